@@ -1,0 +1,33 @@
+# landdb: `make run` serves the sample Hạ Long data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: run test venv db bench clean
+
+$(BIN)/landdb: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/landdb
+
+db:
+	scripts/ensure-db.sh
+
+run: venv db
+	$(BIN)/landdb db upgrade
+	$(BIN)/landdb sample load --if-empty
+	$(BIN)/landdb serve --port $(PORT)
+
+test: venv
+	scripts/install-system.sh postgis gdal
+	$(BIN)/pytest
+
+bench: venv db
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,27 @@
+"""The Flask application: a thin HTTP layer over the `landdb` core."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from landdb.config import Settings
+
+
+def create_app(settings: Settings | None = None, *, testing: bool = False, sessionmaker=None) -> Flask:
+    """Build the app. Tests pass explicit settings (and may bind sessions to their own
+    connection); production reads the environment."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["LANDDB"] = settings
+    app.config["TESTING"] = testing
+    if sessionmaker is not None:
+        app.config["LANDDB_SESSIONMAKER"] = sessionmaker
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from . import db, errors, health
+
+    db.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    return app

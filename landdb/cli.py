@@ -1,0 +1,104 @@
+"""The `landdb` command: thin click commands over the core's functions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import migrate
+from .config import Settings
+from .db import get_engine, session_scope
+from .errors import LandDBError
+
+
+class _Group(click.Group):
+    """Turns the core's errors into a one-line message and exit status 1, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LandDBError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """landdb — the land database of Hạ Long."""
+    ctx.obj = Settings.from_env()
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Create, upgrade and inspect the database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_obj
+def db_upgrade(settings: Settings, revision: str) -> None:
+    """Migrate the schema to REVISION (default: head) and sync the reference tables."""
+    migrate.upgrade(settings.database_url, revision)
+    if revision == "head":
+        from .reference import sync_reference_data
+
+        with session_scope(settings) as session:
+            counts = sync_reference_data(session)
+        click.echo("reference data: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    click.echo(f"database at {migrate.current_revision(get_engine(settings))}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_obj
+def db_downgrade(settings: Settings, revision: str) -> None:
+    """Take the schema back to REVISION (`base` removes every landdb table and function)."""
+    migrate.downgrade(settings.database_url, revision)
+    click.echo(f"database at {migrate.current_revision(get_engine(settings)) or 'base'}")
+
+
+@db.command("current")
+@click.pass_obj
+def db_current(settings: Settings) -> None:
+    """Print the schema's revision and the newest one available."""
+    current = migrate.current_revision(get_engine(settings))
+    head = migrate.head_revision(settings.database_url)
+    click.echo(f"current: {current or 'base'}  head: {head}")
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="gunicorn workers (default: 2 × cores + 1)")
+@click.option("--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn")
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, workers: int | None, dev: bool) -> None:
+    """Serve the API and WFS (gunicorn; Ctrl-C stops it)."""
+    if dev:
+        from api import create_app
+
+        create_app(settings).run(host=host, port=port, debug=True)
+        return
+    import os
+
+    n = workers or (2 * (os.cpu_count() or 1) + 1)
+    click.echo(f"landdb serving on http://{host}:{port} with {n} workers", err=True)
+    args = [
+        "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(n),
+        "--worker-class", "gthread",
+        "--threads", "4",
+        "--access-logfile", "-",
+        "api.wsgi:app",
+    ]
+    os.execvp(sys.executable, [sys.executable, "-m", *args])

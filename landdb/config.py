@@ -1,0 +1,54 @@
+"""Settings read from the environment (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+#: Where `make run` writes the URL of the database it started, so every command run in the
+#: same checkout reaches the same database with no extra settings.
+LOCAL_URL_FILE = Path(".landdb") / "database_url"
+
+
+def _local_database_url() -> str | None:
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = base / LOCAL_URL_FILE
+        if candidate.is_file():
+            url = candidate.read_text().strip()
+            if url:
+                return url
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core and the web app can be configured with."""
+
+    database_url: str = ""
+    #: read-only replica for read traffic; empty means use `database_url`.
+    read_database_url: str = ""
+    statement_timeout_ms: int = 15_000
+    pool_size: int = 5
+    max_overflow: int = 5
+    #: hard cap on any page size asked for by a client.
+    max_page_size: int = 1000
+    default_page_size: int = 100
+    #: extra keys for the app (e.g. rate limits); kept as strings.
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
+        """Build settings from `LANDDB_*` variables and `DATABASE_URL`."""
+        env = os.environ if environ is None else environ
+        url = env.get("DATABASE_URL") or _local_database_url() or ""
+        values: dict = {"database_url": url, "read_database_url": env.get("READ_DATABASE_URL", "")}
+        for f in fields(cls):
+            key = "LANDDB_" + f.name.upper()
+            if key in env and f.type in ("int", int):
+                values[f.name] = int(env[key])
+        values["extra"] = {k[len("LANDDB_"):].lower(): v for k, v in env.items() if k.startswith("LANDDB_")}
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)

@@ -1,0 +1,84 @@
+"""Engines, connection pools and sessions: one engine per process and database URL."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings
+from .errors import DatabaseUnavailable
+
+_engines: dict[tuple, Engine] = {}
+_lock = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg2 driver whatever spelling of the PostgreSQL URL was given."""
+    if not url:
+        raise DatabaseUnavailable(
+            "no database configured: set DATABASE_URL or run `make run` once in this checkout"
+        )
+    u = make_url(url)
+    if u.drivername in ("postgres", "postgresql"):
+        u = u.set(drivername="postgresql+psycopg2")
+    return u.render_as_string(hide_password=False)
+
+
+def get_engine(settings: Settings, *, read_only: bool = False) -> Engine:
+    """Return the process-wide engine for these settings, creating it on first use."""
+    url = normalize_url((settings.read_database_url if read_only else "") or settings.database_url)
+    key = (url, settings.statement_timeout_ms, settings.pool_size, settings.max_overflow)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_engine(
+                url,
+                pool_size=settings.pool_size,
+                max_overflow=settings.max_overflow,
+                pool_pre_ping=True,
+                connect_args={
+                    "options": f"-c statement_timeout={int(settings.statement_timeout_ms)}"
+                    " -c timezone=UTC",
+                    "application_name": "landdb",
+                },
+            )
+            _engines[key] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (after fork, and at the end of tests)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on any error."""
+    session = make_sessionmaker(get_engine(settings))()
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
+
+
+def ping(engine: Engine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False

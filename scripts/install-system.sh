@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
+#   scripts/install-system.sh [postgis] [gdal]
+set -euo pipefail
+
+want=()
+for what in "${@:-postgis}"; do
+  case "$what" in
+    postgis)
+      if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
+         || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        want+=(postgresql postgresql-contrib postgresql-15-postgis-3)
+      fi ;;
+    gdal)
+      command -v ogrinfo >/dev/null 2>&1 || want+=(gdal-bin) ;;
+    *) echo "install-system.sh: unknown component $what" >&2; exit 2 ;;
+  esac
+done
+
+[ ${#want[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "landdb needs these Debian packages: ${want[*]}" >&2
+  echo "Install them (sudo apt-get install ${want[*]}) or set DATABASE_URL to a PostGIS server." >&2
+  exit 1
+fi
+echo "Installing ${want[*]} from Debian…" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
