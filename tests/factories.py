@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 
 #: Hồng Gai control point in EPSG:5899 (DOMAIN.md): E 429 088, N 2 317 756.
 HONG_GAI = (429_088.0, 2_317_756.0)
+#: A 2 km square north of the sample's extent that the sample data leaves empty, so parcels
+#: made by tests never collide with sample parcels.
+TEST_AREA = (445_000.0, 2_335_000.0)
 
 _numbers = itertools.count(9000)
 
@@ -63,7 +66,7 @@ def make_parcel(session: Session, *, wkt: str | None = None, ward_code: str = "0
             "VALUES (:p, 1, :d, :lu, :a, :addr, ST_GeomFromText(:wkt, 5899), :tx) RETURNING id"
         ),
         {"p": parcel_id, "d": valid_from, "lu": land_use, "a": legal_area_m2, "addr": address,
-         "wkt": wkt or square(*HONG_GAI), "tx": tx},
+         "wkt": wkt or square(*TEST_AREA), "tx": tx},
     ).scalar_one()
     return parcel_id, version_id
 

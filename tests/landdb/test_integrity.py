@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..factories import HONG_GAI, make_parcel, make_party, make_right, make_transaction, square
+from ..factories import TEST_AREA, make_parcel, make_party, make_right, make_transaction, square
 
-X, Y = HONG_GAI
+X, Y = TEST_AREA
 
 
 def test_overlapping_active_parcel_is_refused(session):
