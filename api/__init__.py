@@ -19,9 +19,10 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import db, errors, health
+    from . import auth, db, errors, health
 
     db.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(health.bp)
     return app

@@ -102,3 +102,17 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, dev: bo
         "api.wsgi:app",
     ]
     os.execvp(sys.executable, [sys.executable, "-m", *args])
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+from .keys_cli import keys  # noqa: E402  (the group lives beside the core it drives)
+
+main.add_command(keys)
+
+
+# --- import -----------------------------------------------------------------------------------
+
+from .import_cli import import_command  # noqa: E402
+
+main.add_command(import_command)

@@ -34,6 +34,17 @@ class Settings:
     #: hard cap on any page size asked for by a client.
     max_page_size: int = 1000
     default_page_size: int = 100
+    #: rate limit for requests with an API key, counted per key (flask-limiter syntax, several
+    #: joined by ';'); empty means no limit.
+    rate_limit: str = "600/minute"
+    #: rate limit for requests without a (valid) key, counted per client address.
+    rate_limit_public: str = "120/minute"
+    #: where the counters live: `memory://` counts per process; several processes or hosts need a
+    #: shared store (`redis://host:6379`, `memcached://host:11211`) for exact limits.
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_strategy: str = "sliding-window-counter"
+    #: browser origins allowed by CORS, comma-separated (`*` for any); empty allows none.
+    cors_origins: str = ""
     #: extra keys for the app (e.g. rate limits); kept as strings.
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -47,6 +58,8 @@ class Settings:
             key = "LANDDB_" + f.name.upper()
             if key in env and f.type in ("int", int):
                 values[f.name] = int(env[key])
+            elif key in env and f.type in ("str", str) and f.name not in values:
+                values[f.name] = env[key]
         values["extra"] = {k[len("LANDDB_"):].lower(): v for k, v in env.items() if k.startswith("LANDDB_")}
         return cls(**values)
 
