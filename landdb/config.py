@@ -34,8 +34,8 @@ class Settings:
     #: hard cap on any page size asked for by a client.
     max_page_size: int = 1000
     default_page_size: int = 100
-    #: rate limit for requests with an API key, counted per key (flask-limiter syntax, several
-    #: joined by ';'); empty means no limit.
+    #: rate limit for requests with an API key, counted per key ('600/minute'; several joined
+    #: by ';', e.g. '20/second;600/minute'); empty means no limit.
     rate_limit: str = "600/minute"
     #: rate limit for requests without a (valid) key, counted per client address.
     rate_limit_public: str = "120/minute"
@@ -45,6 +45,10 @@ class Settings:
     ratelimit_strategy: str = "sliding-window-counter"
     #: browser origins allowed by CORS, comma-separated (`*` for any); empty allows none.
     cors_origins: str = ""
+    #: how many reverse proxies (load balancers) stand before the app and append to
+    #: X-Forwarded-For; 0 trusts no forwarding header. The client address that rate limits and
+    #: the personal-data access log use comes from it.
+    proxy_count: int = 0
     #: extra keys for the app (e.g. rate limits); kept as strings.
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -216,6 +216,32 @@ def test_key_rate_limit_is_per_key(settings, connection, keys):
     assert client.get("/authtest/open").status_code == 200  # the address's own budget
 
 
+def test_several_limits_show_the_tightest_window(settings, connection):
+    client = make_client(settings, connection, rate_limit_public="5/hour;2/minute")
+    resp = client.get("/authtest/open")
+    assert resp.headers["X-RateLimit-Limit"] == "2" and resp.headers["X-RateLimit-Remaining"] == "1"
+    assert client.get("/authtest/open").status_code == 200
+    resp = client.get("/authtest/open")
+    assert_problem(resp, 429)
+    assert "2 per 1 minute" in resp.json["detail"]
+
+
+def test_behind_a_proxy_the_forwarded_address_is_counted_and_logged(settings, connection, keys, session):
+    client = make_client(settings, connection, rate_limit_public="1/minute", proxy_count=1)
+    via = lambda addr: {"X-Forwarded-For": addr}  # noqa: E731
+    assert client.get("/authtest/open", headers=via("203.0.113.7")).status_code == 200
+    assert client.get("/authtest/open", headers=via("203.0.113.8")).status_code == 200
+    assert_problem(client.get("/authtest/open", headers=via("203.0.113.7")), 429)
+    plain, key_id = keys["officer"]
+    assert client.get("/authtest/owners", headers={**bearer(plain), **via("198.51.100.9")}).status_code == 200
+    logged = session.scalars(select(PersonalDataAccess).where(PersonalDataAccess.api_key_id == key_id)).one()
+    assert str(logged.client_addr) == "198.51.100.9"
+    # Without the setting a client cannot choose its own address.
+    plain_client = make_client(settings, connection, rate_limit_public="1/minute")
+    assert plain_client.get("/authtest/open", headers=via("203.0.113.7")).status_code == 200
+    assert_problem(plain_client.get("/authtest/open", headers=via("203.0.113.9")), 429)
+
+
 def test_empty_limits_switch_rate_limiting_off(settings, connection):
     client = make_client(settings, connection, rate_limit="", rate_limit_public="")
     for _ in range(5):
