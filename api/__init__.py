@@ -25,4 +25,8 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(health.bp)
+
+    from . import rest
+
+    rest.init_app(app)
     return app

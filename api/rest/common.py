@@ -1,0 +1,59 @@
+"""What every /api/v1 blueprint shares: strict parameter parsing and its problem documents."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
+
+from landdb import crs
+
+from ..errors import problem
+
+
+class StrictParser(FlaskParser):
+    """Unknown query parameters are errors (a typo must not silently widen a search), and bad
+    parameters are 400; bodies that parse but mean nothing valid are 422 (set per view)."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE,
+                                   "querystring": ma.RAISE, "json": ma.RAISE}
+
+
+def _flatten(messages, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = key if key not in ("query", "json", "querystring", "path") else ""
+            out += _flatten(value, f"{prefix}.{name}".strip(".") if name else prefix)
+    elif isinstance(messages, list):
+        for value in messages:
+            out += _flatten(value, prefix)
+    else:
+        out.append(f"{prefix}: {messages}" if prefix else str(messages))
+    return out
+
+
+def _validation_problem(exc: HTTPException):
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if not messages:
+        return problem(exc.code or 400, exc.description or exc.name)
+    lines = _flatten(messages)
+    detail = "; ".join(lines[:10])
+    return problem(exc.code or 400, detail, code="invalid_input", errors=messages)
+
+
+class RestBlueprint(Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_error_handler(400, _validation_problem)
+        self.register_error_handler(422, _validation_problem)
+
+
+def output_srid(value: str | None) -> int:
+    """The `crs` parameter as an EPSG code (InvalidInput → 400 when not supported)."""
+    return crs.parse_crs(value, field="crs")

@@ -1,0 +1,76 @@
+"""Rendering for the REST API: GeoJSON text from PostGIS into responses, paging links, Content-Crs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Response, json, request, stream_with_context, url_for
+
+from landdb import crs
+from landdb.parcels import FeatureStream
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+
+def crs_uri(srid: int) -> str:
+    """The CRS URI for Content-Crs: CRS84 for lon/lat (the axis order we send), else EPSG's."""
+    return crs.CRS84 if srid == 4326 else crs.uri(srid)
+
+
+def text_response(body: str, *, mimetype: str = JSON, srid: int | None = None) -> Response:
+    """A body PostGIS already rendered."""
+    resp = Response(body, mimetype=mimetype)
+    if srid is not None:
+        resp.headers["Content-Crs"] = f"<{crs_uri(srid)}>"
+    return resp
+
+
+def _url(**changes) -> str:
+    args = request.args.to_dict()
+    args.update({k: str(v) for k, v in changes.items()})
+    return url_for(request.endpoint, _external=True, **(request.view_args or {}), **args)
+
+
+def paging_links(matched: int, returned: int, limit: int, offset: int, *, paged: bool = True) -> list[dict]:
+    """self / next / prev links for a page (next only when more matches follow)."""
+    links = [{"href": request.url, "rel": "self", "type": GEOJSON}]
+    if paged and request.method == "GET":
+        if offset + returned < matched:
+            links.append({"href": _url(offset=offset + limit, limit=limit), "rel": "next", "type": GEOJSON})
+        if offset > 0:
+            links.append({"href": _url(offset=max(0, offset - limit), limit=limit), "rel": "prev", "type": GEOJSON})
+    return links
+
+
+def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: int = 0,
+                       paged: bool = True, next_body: dict | None = None) -> Response:
+    """Stream a FeatureCollection: a small head written here, the features as PostGIS wrote them."""
+    links = paging_links(stream.matched, stream.returned, limit, offset, paged=paged)
+    if next_body is not None and offset + stream.returned < stream.matched:
+        # POST searches page by posting again; say with which body.
+        links.append({"href": request.url, "rel": "next", "type": GEOJSON, "method": "POST",
+                      "body": {**next_body, "offset": offset + limit}})
+    head = {
+        "type": "FeatureCollection",
+        "numberMatched": stream.matched,
+        "numberReturned": stream.returned,
+        "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "links": links,
+    }
+    if srid != 4326:
+        head["crs"] = {"type": "name", "properties": {"name": crs.urn(srid)}}
+    head_text = json.dumps(head)[:-1] + ',"features":['
+
+    def body():
+        yield head_text
+        yield from stream.chunks
+        yield "]}"
+
+    resp = Response(stream_with_context(body()), mimetype=GEOJSON)
+    resp.headers["Content-Crs"] = f"<{crs_uri(srid)}>"
+    link_header = ", ".join(f'<{ln["href"]}>; rel="{ln["rel"]}"' for ln in links
+                            if ln["rel"] in ("next", "prev") and "method" not in ln)
+    if link_header:
+        resp.headers["Link"] = link_header
+    return resp

@@ -1,0 +1,556 @@
+"""Parcel queries — thửa đất: lookup, search, spatial, history, rights, parties, wards, statistics.
+
+Each query is one parameterised SQL statement that filters with an index and builds its JSON in
+PostGIS (ST_AsGeoJSON, json_build_object, json_agg). Collections come back as a
+`FeatureStream`: the count is read first (so a failing statement fails before any byte is
+sent), then the features arrive as ready-made GeoJSON text in batches from a server-side
+cursor. Python never loops over features to serialise them; it only joins the texts.
+
+Coordinates: stored in EPSG:5899; `srid` picks the output CRS (4326, 3857 or 5899) and the
+number of decimals (7 for degrees ≈ 1 cm, 3 for metres = 1 mm).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from . import crs as crs_
+from .errors import InvalidInput, NotFound
+
+PARCEL_CODE = re.compile(r"^(\d{5})-(\d{1,6})-(\d{1,7})$")
+WARD_CODE = re.compile(r"^\d{5}$")
+LAND_USE = re.compile(r"^[A-Za-z]{3}$")
+SERIAL = re.compile(r"^([A-Za-z]{2})\s*(\d{6}|\d{8})$")
+PREDICATES = {"intersects": "ST_Intersects(v.geom, q.g)", "within": "ST_Within(v.geom, q.g)",
+              "contains": "ST_Contains(v.geom, q.g)"}
+GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
+#: A posted geometry may have at most this many vertices.
+MAX_VERTICES = 10_000
+#: /parcels/near: the largest radius, in metres.
+MAX_RADIUS_M = 2_000.0
+
+
+def digits(srid: int) -> int:
+    """Decimals that keep ~1 cm in degrees and 1 mm in metres."""
+    return 7 if srid == 4326 else 3
+
+
+_PROPS = """
+  'parcel_code', p.parcel_code, 'ward_code', p.ward_code, 'ward_name', w.name,
+  'sheet_no', p.sheet_no, 'parcel_no', p.parcel_no, 'national_id', p.national_id,
+  'land_use', v.land_use, 'land_use_name', lu.name_vi, 'legal_area_m2', v.legal_area_m2,
+  'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
+  'status', CASE WHEN p.retired_on IS NULL THEN 'current' ELSE 'retired' END,
+  'valid_from', v.valid_from, 'valid_to', v.valid_to, 'version', v.version"""
+
+#: The joins every feature needs beside `parcels p` and `parcel_versions v`.
+_JOINS = "JOIN admin_units w ON w.id = p.ward_id JOIN land_use_codes lu ON lu.code = v.land_use"
+
+
+def _feature(extra: str = "") -> str:
+    """SQL for one parcel as GeoJSON Feature text; the geometry text is spliced, never re-parsed."""
+    return (
+        """'{"type":"Feature","id":' || to_json(p.parcel_code)::text"""
+        """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits)"""
+        """ || ',"properties":' || json_build_object(""" + _PROPS + extra + """)::text || '}'"""
+    )
+
+
+@dataclass
+class FeatureStream:
+    """A page of features: counts known up front, the features as GeoJSON text chunks."""
+
+    matched: int
+    returned: int
+    chunks: Iterator[str] = field(repr=False)
+
+
+def _stream(session: Session, hits: str, order: str, params: dict, *, extra_props: str = "",
+            batch: int = 500) -> FeatureStream:
+    """Run `hits` (SELECT pid, vid, <sort columns> …) as one statement: count, page, features.
+
+    The first row carries the number matched; the following rows one feature each, in order.
+    """
+    sql = f"""
+    WITH hits AS MATERIALIZED ({hits}),
+    page AS (SELECT hits.*, row_number() OVER (ORDER BY {order}) AS rn
+               FROM hits ORDER BY {order} LIMIT :limit OFFSET :offset)
+    SELECT 0 AS part, 0::bigint AS rn, (SELECT count(*) FROM hits) AS matched, NULL::text AS feature
+    UNION ALL
+    SELECT 1, page.rn, NULL, {_feature(extra_props)}
+      FROM page JOIN parcels p ON p.id = page.pid JOIN parcel_versions v ON v.id = page.vid {_JOINS}
+    ORDER BY part, rn
+    """
+    result = session.execute(text(sql), params, execution_options={"yield_per": batch})
+    partitions = result.partitions()
+    first = next(partitions)
+    matched = int(first[0].matched)
+    returned = max(0, min(params["limit"], matched - params["offset"]))
+    rest = [r.feature for r in first[1:]]
+
+    def chunks() -> Iterator[str]:
+        try:
+            if rest:
+                yield ",".join(rest)
+            sep = "," if rest else ""
+            for rows in partitions:
+                yield sep + ",".join(r.feature for r in rows)
+                sep = ","
+        finally:
+            result.close()
+
+    return FeatureStream(matched, returned, chunks())
+
+
+def _out(srid: int) -> dict:
+    return {"srid": srid, "digits": digits(srid)}
+
+
+def _paging(limit: int, offset: int) -> dict:
+    return {"limit": int(limit), "offset": int(offset)}
+
+
+# --- one parcel ---------------------------------------------------------------------------------
+
+
+def parse_code(code: str) -> tuple[str, int, int]:
+    """`06691-12-345` → ('06691', 12, 345); InvalidInput when malformed."""
+    m = PARCEL_CODE.match(code or "")
+    if not m:
+        raise InvalidInput(
+            f"parcel code {code[:40]!r} is malformed: expected ward-sheet-number, e.g. 06691-12-345",
+            field="parcel_code",
+        )
+    return m.group(1), int(m.group(2)), int(m.group(3))
+
+
+#: The parcel a code names: the active one, else the most recently retired.
+_TARGET = """
+SELECT p.* FROM parcels p WHERE p.parcel_code = :code
+ ORDER BY (p.retired_on IS NULL) DESC, p.id DESC LIMIT 1
+"""
+
+
+def get_parcel(session: Session, code: str, srid: int = 4326) -> str:
+    """One parcel (its latest version) as GeoJSON Feature text. Raises NotFound."""
+    parse_code(code)
+    sql = f"""
+    SELECT {_feature()} FROM ({_TARGET}) p
+      JOIN LATERAL (SELECT * FROM parcel_versions v WHERE v.parcel_id = p.id
+                     ORDER BY v.version DESC LIMIT 1) v ON true
+      {_JOINS}
+    """
+    row = session.execute(text(sql), {"code": code, **_out(srid)}).scalar()
+    if row is None:
+        raise NotFound(f"no parcel {code}", field="parcel_code")
+    return row
+
+
+_POINT = "ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 5899)"
+
+
+def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326) -> str:
+    """The current parcel containing (lon, lat) (EPSG:4326) as Feature text. Raises NotFound."""
+    crs_.check_lonlat(lon, lat)
+    sql = f"""
+    SELECT {_feature()} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
+     WHERE v.valid_to IS NULL AND ST_Intersects(v.geom, {_POINT})
+     ORDER BY p.parcel_code LIMIT 1
+    """
+    row = session.execute(text(sql), {"lon": lon, "lat": lat, **_out(srid)}).scalar()
+    if row is None:
+        raise NotFound(f"no parcel at longitude {lon}, latitude {lat}")
+    return row
+
+
+# --- collections ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchFilters:
+    """What /parcels filters on; every member optional."""
+
+    ward: str | None = None
+    sheet: int | None = None
+    number: int | None = None
+    land_use: str | None = None
+    address: str | None = None
+    certificate: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    bbox_srid: int = 4326
+
+
+def _like_words(value: str) -> list[str]:
+    """Words of a free-text filter, escaped for LIKE (all must match)."""
+    words = [w for w in re.split(r"[\s,;]+", value.strip()) if w]
+    return [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words[:8]]
+
+
+def normalize_serial(value: str) -> str:
+    m = SERIAL.match(value.strip())
+    if not m:
+        raise InvalidInput("certificate: expected a serial like 'CS 123456' or 'AA 06654954'", field="certificate")
+    return f"{m.group(1).upper()} {m.group(2)}"
+
+
+def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offset: int = 0,
+                   srid: int = 4326) -> FeatureStream:
+    """Current parcels matching every filter given, ordered by code."""
+    where = ["v.valid_to IS NULL", "p.retired_on IS NULL"]
+    params: dict = {**_out(srid), **_paging(limit, offset)}
+    if f.ward is not None:
+        if not WARD_CODE.match(f.ward):
+            raise InvalidInput("ward: expected a 5-digit ward code, e.g. 06691", field="ward")
+        where.append("p.ward_code = :ward")
+        params["ward"] = f.ward
+    if f.sheet is not None:
+        where.append("p.sheet_no = :sheet")
+        params["sheet"] = f.sheet
+    if f.number is not None:
+        where.append("p.parcel_no = :number")
+        params["number"] = f.number
+    if f.land_use is not None:
+        if not LAND_USE.match(f.land_use):
+            raise InvalidInput("land_use: expected a 3-letter land-use code, e.g. ODT", field="land_use")
+        where.append("v.land_use = :land_use")
+        params["land_use"] = f.land_use.upper()
+    if f.address is not None:
+        words = _like_words(f.address)
+        if not words:
+            raise InvalidInput("address: give at least one word", field="address")
+        for i, w in enumerate(words):
+            where.append(f"landdb_fold(v.address) LIKE '%' || landdb_fold(:addr{i}) || '%'")
+            params[f"addr{i}"] = w
+    if f.certificate is not None:
+        where.append(
+            "p.id IN (SELECT r.parcel_id FROM certificates c JOIN rights r ON r.certificate_id = c.id"
+            " WHERE c.serial = :serial AND r.valid_to IS NULL)"
+        )
+        params["serial"] = normalize_serial(f.certificate)
+    if f.bbox is not None:
+        x0, y0, x1, y1 = f.bbox
+        where.append(
+            "ST_Intersects(v.geom, ST_Transform(ST_Segmentize(ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, :bsrid),"
+            " :bseg), 5899))"
+        )
+        params.update(bx0=x0, by0=y0, bx1=x1, by1=y1, bsrid=f.bbox_srid,
+                      bseg=max(x1 - x0, y1 - y0, 1e-9) / 16)
+    hits = f"""SELECT p.id AS pid, v.id AS vid, p.ward_code, p.sheet_no, p.parcel_no
+                 FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id
+                WHERE {' AND '.join(where)}"""
+    return _stream(session, hits, "ward_code, sheet_no, parcel_no, pid", params)
+
+
+def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 100.0, limit: int = 10,
+                 srid: int = 4326) -> FeatureStream:
+    """Current parcels within `radius` metres of (lon, lat), nearest first, with `distance_m`."""
+    crs_.check_lonlat(lon, lat)
+    if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS_M):
+        raise InvalidInput(f"radius: must be between 0 and {MAX_RADIUS_M:g} metres", field="radius")
+    hits = f"""SELECT p.id AS pid, v.id AS vid, p.parcel_code,
+                      round(ST_Distance(v.geom, q.pt)::numeric, 2) AS distance
+                 FROM (SELECT {_POINT} AS pt) q
+                 JOIN parcel_versions v ON ST_DWithin(v.geom, q.pt, :radius)
+                 JOIN parcels p ON p.id = v.parcel_id
+                WHERE v.valid_to IS NULL"""
+    params = {"lon": lon, "lat": lat, "radius": radius, **_out(srid), **_paging(limit, 0)}
+    return _stream(session, hits, "distance, parcel_code", params,
+                   extra_props=", 'distance_m', page.distance")
+
+
+def parse_geometry(geometry: object, srid: int = 4326):
+    """A posted GeoJSON geometry → a valid shapely geometry in CRS `srid`.
+
+    Raises InvalidInput (status 422) saying why: not GeoJSON, unsupported type, too many
+    vertices, empty, invalid (self-intersection, with where), or outside Vietnam.
+    """
+    import shapely
+    from shapely.geometry import shape
+
+    def bad(msg: str) -> InvalidInput:
+        return InvalidInput(f"geometry: {msg}", field="geometry", details={"status": 422})
+
+    if not isinstance(geometry, dict) or "type" not in geometry:
+        raise bad("expected a GeoJSON geometry object with 'type' and 'coordinates'")
+    if geometry["type"] not in GEOMETRY_TYPES:
+        raise bad(f"type must be one of {', '.join(GEOMETRY_TYPES)}")
+    if "coordinates" not in geometry:
+        raise bad("missing 'coordinates'")
+    try:
+        g = shape(geometry)
+    except Exception as exc:  # shapely raises several kinds for malformed coordinates
+        raise bad(f"malformed coordinates ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    if g.is_empty:
+        raise bad("the geometry is empty")
+    n = shapely.get_num_coordinates(g)
+    if n > MAX_VERTICES:
+        raise bad(f"{n} vertices; at most {MAX_VERTICES} are accepted")
+    coords = shapely.get_coordinates(g)
+    if not all(math.isfinite(c) for c in coords.ravel()):
+        raise bad("coordinates must be finite numbers")
+    if shapely.get_coordinate_dimension(g) > 2:
+        g = shapely.force_2d(g)
+    reason = shapely.is_valid_reason(g)
+    if reason != "Valid Geometry":
+        raise bad(f"invalid geometry: {reason}")
+    x0, y0, x1, y1 = g.bounds
+    if srid != 4326:
+        corners = [crs_.transform(x, y, srid, 4326) for x in (x0, x1) for y in (y0, y1)]
+        x0, y0 = min(c[0] for c in corners), min(c[1] for c in corners)
+        x1, y1 = max(c[0] for c in corners), max(c[1] for c in corners)
+    if not (crs_.in_vietnam(x0, y0) and crs_.in_vietnam(x1, y1)):
+        raise bad("coordinates lie outside Vietnam" + (" (give longitude first, in degrees)" if srid == 4326 else ""))
+    return g
+
+
+def query_parcels(session: Session, geometry, predicate: str = "intersects", *, geometry_srid: int = 4326,
+                  limit: int = 100, offset: int = 0, srid: int = 4326) -> FeatureStream:
+    """Current parcels related to a (validated, shapely) geometry by `predicate`, ordered by code.
+
+    intersects: parcels touching or overlapping it; within: parcels inside it; contains: parcels
+    that contain it.
+    """
+    import shapely
+
+    if predicate not in PREDICATES:
+        raise InvalidInput(f"predicate: one of {', '.join(PREDICATES)}", field="predicate", details={"status": 422})
+    hits = f"""SELECT p.id AS pid, v.id AS vid, p.parcel_code
+                 FROM (SELECT ST_Transform(ST_GeomFromWKB(decode(:wkb, 'hex'), :gsrid), 5899) AS g) q
+                 JOIN parcel_versions v ON {PREDICATES[predicate]}
+                 JOIN parcels p ON p.id = v.parcel_id
+                WHERE v.valid_to IS NULL"""
+    params = {"wkb": shapely.to_wkb(geometry, hex=True), "gsrid": geometry_srid, **_out(srid),
+              **_paging(limit, offset)}
+    return _stream(session, hits, "parcel_code, pid", params)
+
+
+# --- history, rights ------------------------------------------------------------------------------
+
+_TX = """CASE WHEN {t}.id IS NULL THEN NULL ELSE json_build_object(
+  'id', {t}.id, 'seq', {t}.seq, 'kind', {t}.kind, 'effective_date', {t}.effective_date,
+  'registered_at', {t}.registered_at, 'dossier_no', {t}.dossier_no, 'hash', {t}.hash) END"""
+
+
+def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
+    """A parcel's versions, the transactions that made them and its lineage, as JSON text.
+
+    Journal payloads and actors are left out: they may name people.
+    """
+    parse_code(code)
+    sql = f"""
+    SELECT json_build_object(
+      'parcel_code', t.parcel_code, 'national_id', t.national_id,
+      'registered_on', t.registered_on, 'retired_on', t.retired_on,
+      'status', CASE WHEN t.retired_on IS NULL THEN 'current' ELSE 'retired' END,
+      'versions', (SELECT json_agg(json_build_object(
+           'version', v.version, 'valid_from', v.valid_from, 'valid_to', v.valid_to,
+           'land_use', v.land_use, 'legal_area_m2', v.legal_area_m2,
+           'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
+           'geometry', ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits)::json,
+           'opened_by', {_TX.format(t='o')}, 'closed_by', {_TX.format(t='c')}) ORDER BY v.version)
+         FROM parcel_versions v JOIN transactions o ON o.id = v.opened_by_tx
+         LEFT JOIN transactions c ON c.id = v.closed_by_tx WHERE v.parcel_id = t.id),
+      'parents', (SELECT coalesce(json_agg(json_build_object('parcel_code', x.parcel_code, 'kind', l.kind,
+           'transaction_id', l.transaction_id) ORDER BY x.parcel_code), '[]')
+         FROM parcel_lineage l JOIN parcels x ON x.id = l.parent_id WHERE l.child_id = t.id),
+      'children', (SELECT coalesce(json_agg(json_build_object('parcel_code', x.parcel_code, 'kind', l.kind,
+           'transaction_id', l.transaction_id) ORDER BY x.parcel_code), '[]')
+         FROM parcel_lineage l JOIN parcels x ON x.id = l.child_id WHERE l.parent_id = t.id),
+      'transactions', (SELECT coalesce(json_agg(json_build_object(
+           'id', x.id, 'seq', x.seq, 'kind', x.kind, 'effective_date', x.effective_date,
+           'registered_at', x.registered_at, 'dossier_no', x.dossier_no, 'hash', x.hash, 'role', x.role)
+           ORDER BY x.seq NULLS LAST, x.id), '[]')
+         FROM (SELECT DISTINCT ON (tx.id) tx.*, tp.role FROM (
+                 SELECT transaction_id AS id, role FROM transaction_parcels WHERE parcel_id = t.id
+                 UNION ALL SELECT opened_by_tx, 'subject' FROM parcel_versions WHERE parcel_id = t.id
+                 UNION ALL SELECT closed_by_tx, 'subject' FROM parcel_versions
+                            WHERE parcel_id = t.id AND closed_by_tx IS NOT NULL) tp
+               JOIN transactions tx ON tx.id = tp.id ORDER BY tx.id, tp.role) x)
+    )::text FROM ({_TARGET}) t
+    """
+    row = session.execute(text(sql), {"code": code, **_out(srid)}).scalar()
+    if row is None:
+        raise NotFound(f"no parcel {code}", field="parcel_code")
+    return row
+
+
+@dataclass
+class RightsRead:
+    """The rights document and, for the access log, whose personal data it carries."""
+
+    body: str
+    parcel_id: int
+    party_ids: list[int]
+
+
+def parcel_rights(session: Session, code: str, *, personal: bool) -> RightsRead:
+    """Current rights and restrictions (mortgages) of a parcel with their certificates, as JSON text.
+
+    With `personal` the holders' names, ID numbers, birth years and addresses are included;
+    without it only each holder's kind (and the right's share) — nothing that identifies a person.
+    """
+    parse_code(code)
+    party = (
+        "json_build_object('id', q.id, 'kind', q.kind, 'full_name', q.full_name, 'id_kind', q.id_kind,"
+        " 'id_number', q.id_number, 'birth_year', q.birth_year, 'address', q.address)"
+        if personal else "json_build_object('kind', q.kind)"
+    )
+    item = f"""json_build_object('id', r.id, 'kind', r.kind, 'share', r.share, 'valid_from', r.valid_from,
+        'term_end', r.term_end, 'origin', r.origin, 'secured_amount_vnd', r.secured_amount_vnd,
+        'certificate', CASE WHEN c.id IS NULL THEN NULL ELSE json_build_object('serial', c.serial,
+            'registry_no', c.registry_no, 'issued_on', c.issued_on, 'issued_by', c.issued_by,
+            'cancelled_on', c.cancelled_on) END,
+        'party', {party})"""
+    sql = f"""
+    WITH t AS ({_TARGET}),
+    cur AS (SELECT r.*, {item} AS doc FROM t JOIN rights r ON r.parcel_id = t.id
+              JOIN parties q ON q.id = r.party_id LEFT JOIN certificates c ON c.id = r.certificate_id
+             WHERE r.valid_to IS NULL)
+    SELECT json_build_object(
+      'parcel_code', t.parcel_code,
+      'status', CASE WHEN t.retired_on IS NULL THEN 'current' ELSE 'retired' END,
+      'personal_data', CAST(:personal AS boolean),
+      'rights', (SELECT coalesce(json_agg(doc ORDER BY kind, id), '[]') FROM cur WHERE kind <> 'mortgage'),
+      'restrictions', (SELECT coalesce(json_agg(doc ORDER BY valid_from, id), '[]') FROM cur WHERE kind = 'mortgage'),
+      'mortgaged', EXISTS (SELECT 1 FROM cur WHERE kind = 'mortgage')
+    )::text AS body, t.id AS parcel_id,
+    (SELECT coalesce(array_agg(DISTINCT party_id), '{{}}') FROM cur) AS party_ids
+    FROM t
+    """
+    row = session.execute(text(sql), {"code": code, "personal": personal}).one_or_none()
+    if row is None:
+        raise NotFound(f"no parcel {code}", field="parcel_code")
+    return RightsRead(row.body, row.parcel_id, list(row.party_ids))
+
+
+# --- parties -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PartiesRead:
+    body: str
+    parcel_ids: list[int]
+    party_ids: list[int]
+
+
+def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0) -> PartiesRead:
+    """Parties (personal data!) whose ID number equals `q` or whose name contains all its words,
+    ignoring case and diacritics; each with the parcels they hold rights on now."""
+    q = (q or "").strip()
+    if len(q) < 2:
+        raise InvalidInput("q: give at least two characters of a name or an ID number", field="q")
+    params: dict = {"limit": limit, "offset": offset}
+    if re.fullmatch(r"[0-9A-Za-z\-/]{6,20}", q) and any(ch.isdigit() for ch in q):
+        where = "q.id_number = :idn"
+        params["idn"] = q
+    else:
+        words = _like_words(q)
+        where = " AND ".join(f"landdb_fold(q.full_name) LIKE '%' || landdb_fold(:w{i}) || '%'"
+                             for i in range(len(words)))
+        params.update({f"w{i}": w for i, w in enumerate(words)})
+    sql = f"""
+    WITH hits AS MATERIALIZED (SELECT q.* FROM parties q WHERE {where}),
+    page AS (SELECT * FROM hits ORDER BY full_name, id LIMIT :limit OFFSET :offset),
+    held AS (SELECT r.party_id, p.id AS parcel_id, json_agg(json_build_object('parcel_code', p.parcel_code,
+                    'kind', r.kind, 'share', r.share) ORDER BY p.parcel_code) AS parcels
+               FROM page JOIN rights r ON r.party_id = page.id AND r.valid_to IS NULL
+               JOIN parcels p ON p.id = r.parcel_id GROUP BY r.party_id, p.id)
+    SELECT json_build_object(
+      'numberMatched', (SELECT count(*) FROM hits),
+      'numberReturned', (SELECT count(*) FROM page),
+      'parties', (SELECT coalesce(json_agg(json_build_object('id', page.id, 'kind', page.kind,
+            'full_name', page.full_name, 'id_kind', page.id_kind, 'id_number', page.id_number,
+            'birth_year', page.birth_year, 'address', page.address,
+            'parcels', (SELECT coalesce(json_agg(e ORDER BY e->>'parcel_code'), '[]')
+                          FROM held, json_array_elements(held.parcels) e WHERE held.party_id = page.id))
+            ORDER BY page.full_name, page.id), '[]') FROM page)
+    )::text AS body,
+    (SELECT coalesce(array_agg(DISTINCT parcel_id), '{{}}') FROM held) AS parcel_ids,
+    (SELECT coalesce(array_agg(id), '{{}}') FROM page) AS party_ids
+    """
+    row = session.execute(text(sql), params).one()
+    return PartiesRead(row.body, list(row.parcel_ids), list(row.party_ids))
+
+
+# --- wards, statistics -----------------------------------------------------------------------------
+
+
+def _ward_feature() -> str:
+    return (
+        """'{"type":"Feature","id":' || to_json(u.code || '@' || u.valid_from)::text"""
+        """ || ',"geometry":' || coalesce(ST_AsGeoJSON(ST_Transform(u.geom, :srid), :digits), 'null')"""
+        """ || ',"properties":' || json_build_object('code', u.code, 'name', u.name, 'level', u.level,"""
+        """ 'parent_code', u.parent_code, 'valid_from', u.valid_from, 'valid_to', u.valid_to,"""
+        """ 'current', u.valid_to IS NULL OR u.valid_to > current_date,"""
+        """ 'parcel_count', (SELECT count(*) FROM parcels p WHERE p.ward_id = u.id AND p.retired_on IS NULL),"""
+        """ 'predecessors', (SELECT coalesce(json_agg(json_build_object('code', a.code, 'name', a.name,"""
+        """     'valid_from', a.valid_from, 'extent', s.extent, 'effective_on', s.effective_on) ORDER BY a.code), '[]')"""
+        """   FROM admin_unit_successions s JOIN admin_units a ON a.id = s.predecessor_id WHERE s.successor_id = u.id),"""
+        """ 'successors', (SELECT coalesce(json_agg(json_build_object('code', a.code, 'name', a.name,"""
+        """     'valid_from', a.valid_from, 'extent', s.extent, 'effective_on', s.effective_on) ORDER BY a.code), '[]')"""
+        """   FROM admin_unit_successions s JOIN admin_units a ON a.id = s.successor_id WHERE s.predecessor_id = u.id)"""
+        """)::text || '}'"""
+    )
+
+
+_VALID_AT = "(CAST(:at AS date) IS NULL OR (u.valid_from <= :at AND (u.valid_to IS NULL OR u.valid_to > :at)))"
+
+
+def list_wards(session: Session, *, at: dt.date | None = None, srid: int = 4326) -> str:
+    """Wards and communes (every period, or those valid on `at`) as FeatureCollection text."""
+    sql = f"""
+    SELECT '{{"type":"FeatureCollection","numberReturned":' || count(*) || ',"features":['
+           || coalesce(string_agg(f, ',' ORDER BY code, valid_from), '') || ']}}'
+      FROM (SELECT u.code, u.valid_from, {_ward_feature()} AS f FROM admin_units u
+             WHERE u.level IN ('ward', 'commune') AND {_VALID_AT}) x
+    """
+    return session.execute(text(sql), {"at": at, **_out(srid)}).scalar_one()
+
+
+def get_ward(session: Session, code: str, *, at: dt.date | None = None, srid: int = 4326) -> str:
+    """The unit with `code` valid on `at` (default: today, else its latest period) as Feature text."""
+    if not WARD_CODE.match(code or ""):
+        raise InvalidInput("ward code: expected 5 digits, e.g. 06691", field="code")
+    sql = f"""
+    SELECT {_ward_feature()} FROM admin_units u
+     WHERE u.code = :code AND u.level IN ('ward', 'commune') AND {_VALID_AT}
+     ORDER BY (u.valid_to IS NULL OR u.valid_to > current_date) DESC, u.valid_from DESC LIMIT 1
+    """
+    row = session.execute(text(sql), {"code": code, "at": at, **_out(srid)}).scalar()
+    if row is None:
+        raise NotFound(f"no ward or commune {code}" + (f" on {at}" if at else ""), field="code")
+    return row
+
+
+def land_use_stats(session: Session, ward: str | None = None) -> str:
+    """Current parcels' count, legal and geometric area per land-use code (in one ward or all)."""
+    if ward is not None and not WARD_CODE.match(ward):
+        raise InvalidInput("ward: expected a 5-digit ward code, e.g. 06691", field="ward")
+    sql = """
+    WITH s AS (SELECT v.land_use, count(*) AS n, sum(v.legal_area_m2) AS legal, sum(ST_Area(v.geom)) AS area
+                 FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id
+                WHERE v.valid_to IS NULL AND p.retired_on IS NULL
+                  AND (CAST(:ward AS text) IS NULL OR p.ward_code = :ward)
+                GROUP BY v.land_use)
+    SELECT json_build_object(
+      'ward', CAST(:ward AS text),
+      'parcels', coalesce((SELECT sum(n) FROM s), 0),
+      'legal_area_m2', coalesce((SELECT sum(legal) FROM s), 0),
+      'area_m2', coalesce((SELECT round(sum(area)::numeric, 1) FROM s), 0),
+      'land_use', (SELECT coalesce(json_agg(json_build_object('land_use', s.land_use, 'land_use_name', lu.name_vi,
+           'land_use_name_en', lu.name_en, 'category', lu.category, 'parcels', s.n, 'legal_area_m2', s.legal,
+           'area_m2', round(s.area::numeric, 1)) ORDER BY s.land_use), '[]')
+         FROM s JOIN land_use_codes lu ON lu.code = s.land_use)
+    )::text, CAST(:ward AS text) IS NULL OR EXISTS (SELECT 1 FROM admin_units WHERE code = :ward)
+    """
+    body, known = session.execute(text(sql), {"ward": ward}).one()
+    if not known:
+        raise NotFound(f"no ward or commune {ward}", field="ward")
+    return body
