@@ -26,6 +26,13 @@ How a view uses it (for everyone writing endpoints):
   Use the route's pattern as `endpoint` (e.g. "GET /parties"), not the raw URL.
 - Public paths need no decorator (`parcels:read` is public); `require(PARCELS_READ)` is harmless.
 - `/healthz` and CORS preflights are neither authenticated nor rate-limited.
+- `ensure(scope)` is the same check inside a view (raises Unauthorized / Forbidden, which
+  api/errors renders as 401 with WWW-Authenticate / 403 problem+json).
+- Rate limits are on by default (public: 120/minute per address; keys: 600/minute per key),
+  in tests too: a test or fuzz run that sends more requests to one app builds it with
+  `settings.with_(rate_limit="", rate_limit_public="")`, and a benchmark runs the server with
+  `LANDDB_RATE_LIMIT_PUBLIC= LANDDB_RATE_LIMIT=` (empty switches a limit off). OpenAPI: 401,
+  403 and 429 answers are problem+json; 429 carries `Retry-After`.
 
 What the hooks do: `Authorization: Bearer <key>` is looked up by its SHA-256 on each request
 (one indexed query, no cache, so a revoked key is refused from the next request on and every
@@ -172,11 +179,17 @@ class RateLimits:
         self.per_address = _parse_limits(settings.rate_limit_public, "LANDDB_RATE_LIMIT_PUBLIC")
         self.strategy = None
         if self.per_key or self.per_address:
-            name = settings.ratelimit_strategy or "sliding-window-counter"
+            name = settings.ratelimit_strategy or "moving-window"
             if name not in STRATEGIES:
                 raise ValueError(f"LANDDB_RATELIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}")
             store = storage_from_string(settings.ratelimit_storage_uri or "memory://")
-            self.strategy = STRATEGIES[name](store)
+            try:
+                self.strategy = STRATEGIES[name](store)
+            except NotImplementedError as exc:  # memcached has no moving window
+                raise ValueError(
+                    f"LANDDB_RATELIMIT_STRATEGY={name} is not available with this storage;"
+                    " use fixed-window or sliding-window-counter"
+                ) from exc
         self._last_warning = 0.0
 
     def check(self, principal: core.Principal, addr: str | None) -> Response | None:
@@ -249,6 +262,7 @@ def _cors_preflight() -> Response | None:
     if allowed is None:
         return None  # not ours to allow: Flask's own OPTIONS answer carries no CORS headers
     resp = Response(status=204)
+    del resp.headers["Content-Type"]
     resp.headers["Access-Control-Allow-Origin"] = allowed
     resp.headers["Access-Control-Allow-Methods"] = _ALLOWED_METHODS
     resp.headers["Access-Control-Allow-Headers"] = _ALLOWED_HEADERS

@@ -42,7 +42,9 @@ class Settings:
     #: where the counters live: `memory://` counts per process; several processes or hosts need a
     #: shared store (`redis://host:6379`, `memcached://host:11211`) for exact limits.
     ratelimit_storage_uri: str = "memory://"
-    ratelimit_strategy: str = "sliding-window-counter"
+    #: `moving-window` counts exactly and makes Retry-After exact (memory, redis); memcached
+    #: offers `fixed-window` and `sliding-window-counter`.
+    ratelimit_strategy: str = "moving-window"
     #: browser origins allowed by CORS, comma-separated (`*` for any); empty allows none.
     cors_origins: str = ""
     #: how many reverse proxies (load balancers) stand before the app and append to

@@ -6,6 +6,8 @@ The endpoints don't exist yet, so a test-only blueprint stands in for them (neve
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from flask import Blueprint, jsonify
 from sqlalchemy import select
@@ -193,6 +195,22 @@ def test_public_rate_limit_is_per_address(settings, connection):
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
     assert resp.headers["X-RateLimit-Remaining"] == "0"
     assert client.get("/authtest/open", environ_base=b).status_code == 200
+
+
+def test_retry_after_is_honest(settings, connection):
+    client = make_client(settings, connection, rate_limit_public="2/second")
+    assert [client.get("/authtest/open").status_code for _ in range(2)] == [200, 200]
+    refused = client.get("/authtest/open")
+    assert_problem(refused, 429)
+    wait = int(refused.headers["Retry-After"])
+    assert wait == 1
+    time.sleep(wait)
+    assert client.get("/authtest/open").status_code == 200
+
+
+def test_a_strategy_the_storage_lacks_is_refused_at_start(settings, connection):
+    with pytest.raises(ValueError, match="LANDDB_RATELIMIT_STRATEGY"):
+        make_client(settings, connection, ratelimit_strategy="leaky-bucket")
 
 
 def test_bad_keys_count_against_the_address(settings, connection):
