@@ -1,6 +1,8 @@
-"""`landdb keys create|list|revoke`: API keys from the command line (the plaintext shown once)."""
+"""`landdb keys create|list|revoke|access-log`: API keys (the plaintext shown once) and who read personal data."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import click
 
@@ -65,3 +67,21 @@ def keys_revoke(settings: Settings, id_or_prefix: str) -> None:
         row = auth.revoke_key(session, id_or_prefix)
         line = f"revoked key {row.id} ({row.prefix}…) {row.name!r} at {row.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
     click.echo(line)
+
+
+@keys.command("access-log")
+@click.option("--key", "key_ref", default=None, help="only this key (id or prefix)")
+@click.option("--since", type=click.DateTime(), default=None, help="only reads from this time on (UTC)")
+@click.pass_obj
+def keys_access_log(settings: Settings, key_ref: str | None, since) -> None:
+    """Show who read personal data: time, key, role, endpoint, parcel and party ids, address."""
+    with session_scope(settings) as session:
+        key_id = auth.find_key(session, key_ref).id if key_ref else None
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=dt.timezone.utc)
+        for e in auth.access_log(session, since=since, key_id=key_id):
+            click.echo("\t".join([
+                f"{e.at:%Y-%m-%d %H:%M:%S}", str(e.api_key_id or "-"), e.role, e.endpoint,
+                "parcels=" + ",".join(map(str, e.parcel_ids)), "parties=" + ",".join(map(str, e.party_ids)),
+                str(e.client_addr or "-"),
+            ]))

@@ -24,6 +24,8 @@ def run(database_url, engine):
 
     yield invoke
     with engine.begin() as conn:
+        mine = "SELECT id FROM api_keys WHERE name LIKE :n"
+        conn.execute(text(f"DELETE FROM personal_data_access_log WHERE api_key_id IN ({mine})"), {"n": NAME + "%"})
         conn.execute(text("DELETE FROM api_keys WHERE name LIKE :n"), {"n": NAME + "%"})
 
 
@@ -66,3 +68,18 @@ def test_officer_key_and_errors(run):
     assert unknown_role.exit_code == 2
     missing = run("keys", "revoke", "987654321")
     assert missing.exit_code == 1 and "no API key" in missing.stderr
+
+
+def test_access_log(run, engine):
+    plaintext = run("keys", "create", "--role", "officer", "--name", NAME + " audit").stdout.strip()
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session, session.begin():
+        principal = auth.authenticate(session, plaintext)
+        auth.log_personal_data_access(session, principal, "GET /api/v1/parties", [5], [8, 9], "192.0.2.4")
+    out = run("keys", "access-log", "--key", plaintext[:12])
+    assert out.exit_code == 0, out.output
+    (line,) = out.stdout.splitlines()
+    assert line.split("\t")[1:] == [str(principal.key_id), "officer", "GET /api/v1/parties",
+                                     "parcels=5", "parties=8,9", "192.0.2.4"]
+    assert run("keys", "access-log", "--key", plaintext[:12], "--since", "2999-01-01").stdout == ""
