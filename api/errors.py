@@ -23,6 +23,7 @@ STATUS = {
     core.Forbidden: 403,
     core.NotFound: 404,
     core.Conflict: 409,
+    core.Unprocessable: 422,
     core.DatabaseUnavailable: 503,
 }
 

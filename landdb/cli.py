@@ -116,3 +116,11 @@ main.add_command(keys)
 from .import_cli import import_command  # noqa: E402
 
 main.add_command(import_command)
+
+
+# --- journal ----------------------------------------------------------------------------------
+
+from .journal_cli import grant_app_role, journal_group  # noqa: E402
+
+main.add_command(journal_group)
+db.add_command(grant_app_role)

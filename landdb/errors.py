@@ -27,6 +27,12 @@ class Conflict(LandDBError):
     code = "conflict"
 
 
+class Unprocessable(LandDBError):
+    """Well-formed but refused by the register's rules (shares, coverage, holders, dates): 422."""
+
+    code = "unprocessable"
+
+
 class Forbidden(LandDBError):
     code = "forbidden"
 
