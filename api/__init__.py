@@ -25,8 +25,14 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(health.bp)
+    from .wfs import bp as wfs_bp
+
+    app.register_blueprint(wfs_bp)
 
     from . import rest
 
     rest.init_app(app)
+    from .rest import transactions
+
+    transactions.init_app(app)
     return app

@@ -1,0 +1,74 @@
+"""The /wfs blueprint: OGC WFS 2.0.0 / 1.1.0 / 1.0.0 over KVP (GET) and XML (POST); thin over `operations`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from landdb.errors import InvalidInput
+
+from . import operations
+from .exceptions import OWSException, report
+from .parse import MAX_BODY, from_kvp, from_xml
+
+bp = Blueprint("wfs", __name__, url_prefix="/wfs")
+
+
+def _version_hint() -> str:
+    v = next((val for key, val in request.args.items() if key.upper() in ("VERSION", "ACCEPTVERSIONS")), "") or ""
+    v = v.split(",")[0].strip()
+    return v if v in ("1.0.0", "1.1.0") else "2.0.0"
+
+
+def _error(exc: OWSException, version: str) -> Response:
+    body, ctype = report(exc, version)
+    return Response(body, status=exc.status, content_type=ctype)
+
+
+@bp.route("", methods=["GET", "POST"], strict_slashes=False)
+def wfs() -> Response:
+    version = _version_hint()
+    try:
+        if request.method == "POST":
+            if (request.content_length or 0) > MAX_BODY:
+                raise OWSException("OperationParsingFailed", f"the request body is larger than {MAX_BODY} bytes",
+                                   "request", 413)
+            if request.mimetype == "application/x-www-form-urlencoded":
+                req = from_kvp(request.form.to_dict())
+            else:
+                data = request.stream.read(MAX_BODY + 1)
+                req = from_xml(data)
+        else:
+            req = from_kvp(request.args.to_dict())
+        version = req.version
+        # The session outlives the request context when the answer streams, so the view owns
+        # it (the request-scoped one is closed at teardown, before the body is sent).
+        session = current_app.config["LANDDB_SESSIONMAKER"]()
+        try:
+            result = operations.execute(req, session, request.base_url)
+        except BaseException:
+            session.close()
+            raise
+    except OWSException as exc:
+        return _error(exc, version)
+    except InvalidInput as exc:
+        return _error(OWSException("InvalidParameterValue", exc.message, exc.field), version)
+    if isinstance(result.body, str):
+        session.close()
+        return Response(result.body, status=result.status, content_type=result.content_type)
+    return Response(_closing(result.body, session), status=result.status, content_type=result.content_type)
+
+
+def _closing(body, session):
+    try:
+        yield from body
+    finally:
+        session.close()
+
+
+@bp.route("/_bench/constant")
+def bench_constant() -> Response:
+    """A constant response of a given size: the HTTP ceiling for benchmarks (off unless LANDDB_WFS_BENCH=1)."""
+    if current_app.config["LANDDB"].extra.get("wfs_bench") != "1":
+        return _error(OWSException("OperationNotSupported", "not enabled", "request", 404), "2.0.0")
+    size = min(int(request.args.get("size", "1000")), 10_000_000)
+    return Response(b"x" * size, content_type="application/gml+xml; version=3.2")

@@ -1,0 +1,286 @@
+"""WFS operations: a parsed `WFSRequest` + a database session → a response (no Flask here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+from urllib.parse import urlencode
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from landdb import features
+from landdb.crs import STORAGE_SRID
+from landdb.features import FEATURE_TYPES, FeatureQuery, FeatureType
+
+from . import capabilities, describe, filters, output, srs
+from .exceptions import OWSException, invalid, missing
+from .parse import GET_FEATURE_BY_ID, WFSRequest
+
+#: a client may ask for at most this many features in one response (they stream).
+MAX_COUNT = 1_000_000
+
+
+@dataclass
+class Result:
+    body: str | Iterable[str]
+    content_type: str
+    status: int = 200
+
+
+def execute(req: WFSRequest, session: Session, url: str) -> Result:
+    """Run one operation; raises OWSException for anything the client got wrong."""
+    handler = {
+        "GetCapabilities": get_capabilities,
+        "DescribeFeatureType": describe_feature_type,
+        "GetFeature": get_feature,
+        "GetPropertyValue": get_property_value,
+        "ListStoredQueries": list_stored_queries,
+        "DescribeStoredQueries": describe_stored_queries,
+    }[req.operation]
+    if req.version != "2.0.0" and req.operation in ("GetPropertyValue", "ListStoredQueries", "DescribeStoredQueries"):
+        raise OWSException("OperationNotSupported", f"{req.operation} needs WFS 2.0.0", "request")
+    return handler(req, session, url)
+
+
+def get_capabilities(req: WFSRequest, session: Session, url: str) -> Result:
+    extents = {name: features.extent_wgs84(session, ft) for name, ft in FEATURE_TYPES.items()}
+    return Result(capabilities.capabilities(req.version, url, extents), "application/xml; charset=UTF-8")
+
+
+def feature_type(name: str, locator: str = "typeNames") -> FeatureType:
+    local = name.split(":")[-1]
+    prefix = name.split(":")[0] if ":" in name else features.PREFIX
+    ft = FEATURE_TYPES.get(local)
+    if ft is None or prefix not in (features.PREFIX, "ns0", "ns1") and not prefix.startswith("{"):
+        raise invalid(locator, f"unknown feature type {name!r}; known: "
+                      + ", ".join(t.qname for t in FEATURE_TYPES.values()))
+    return ft
+
+
+def describe_feature_type(req: WFSRequest, session: Session, url: str) -> Result:
+    types = [feature_type(n, "typeName") for n in req.type_names] or list(FEATURE_TYPES.values())
+    fmt = {"2.0.0": "gml32", "1.1.0": "gml311", "1.0.0": "gml2"}[req.version]
+    if req.output_format:
+        f = req.output_format.replace(" ", "").lower()
+        fmt = ("gml32" if "3.2" in f else "gml311" if "3.1" in f or f == "gml3" else
+               "gml2" if "2.1" in f or f in ("gml2", "xmlschema") else None)
+        if fmt is None:
+            raise invalid("outputFormat", f"outputFormat {req.output_format!r} is not supported")
+    content = {"gml32": "application/gml+xml; version=3.2", "gml311": "text/xml; subtype=gml/3.1.1",
+               "gml2": "text/xml; subtype=gml/2.1.2"}[fmt]
+    return Result(describe.schema(types, fmt), content + "; charset=UTF-8")
+
+
+def list_stored_queries(req: WFSRequest, session: Session, url: str) -> Result:
+    return Result(capabilities.stored_queries_list(req.version), "application/xml; charset=UTF-8")
+
+
+def describe_stored_queries(req: WFSRequest, session: Session, url: str) -> Result:
+    for sid in req.stored_query_ids:
+        if sid != GET_FEATURE_BY_ID:
+            raise invalid("storedQuery_Id", f"unknown stored query {sid!r}")
+    return Result(capabilities.stored_queries_describe(req.version), "application/xml; charset=UTF-8")
+
+
+def build_query(req: WFSRequest) -> FeatureQuery:
+    """The FeatureQuery a GetFeature / GetPropertyValue asks for (type, filters, CRS, paging)."""
+    if req.stored_query_id:
+        if req.stored_query_id != GET_FEATURE_BY_ID:
+            raise invalid("storedQuery_Id", f"unknown stored query {req.stored_query_id!r}")
+        if not req.resource_ids:
+            raise missing("ID")
+        rid = req.resource_ids[0]
+        ft = FEATURE_TYPES.get(rid.rpartition(".")[0].split(":")[-1])
+        if ft is None:
+            raise OWSException("NotFound", f"no feature {rid!r}", "ID", 404)
+        q = FeatureQuery(ft)
+        q.where.append(filters.resource_id_sql(q, [rid]))
+    else:
+        if not req.type_names and not req.resource_ids:
+            raise missing("typeNames")
+        if len(req.type_names) > 1:
+            raise OWSException("OperationNotSupported", "one feature type per request, please (no joins)",
+                               "typeNames")
+        if req.type_names:
+            ft = feature_type(req.type_names[0])
+        else:
+            ft = FEATURE_TYPES.get(req.resource_ids[0].rpartition(".")[0].split(":")[-1])
+            if ft is None:
+                raise invalid("resourceId", f"unknown resource id {req.resource_ids[0]!r}")
+        q = FeatureQuery(ft)
+        exclusive = [n for n, v in (("resourceId", req.resource_ids), ("bbox", req.bbox),
+                                    ("filter", req.filter is not None)) if v]
+        if len(exclusive) > 1:
+            raise invalid(exclusive[1], f"{', '.join(exclusive)} are mutually exclusive")
+        if req.resource_ids:
+            q.where.append(filters.resource_id_sql(q, req.resource_ids))
+    out = srs.parse(req.srs_name, version=req.version) if req.srs_name else srs.storage(req.version)
+    q.srid, q.lat_first, q.srs_name = out.srid, out.lat_first, out.name
+    if req.bbox:
+        coords, crs_name = req.bbox
+        s = srs.parse(crs_name, locator="bbox", version=req.version) if crs_name else srs.storage(req.version)
+        x0, y0, x1, y1 = coords
+        if s.lat_first:
+            x0, y0, x1, y1 = y0, x0, y1, x1
+        if x0 > x1 or y0 > y1:
+            raise invalid("bbox", "bbox lower corner must not exceed its upper corner")
+        env = f"ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, {int(s.srid)})"
+        if s.srid != STORAGE_SRID:
+            env = f"ST_Transform({env}, {STORAGE_SRID})"
+        q.add(f"{ft.geom_sql} && {env} AND ST_Intersects({ft.geom_sql}, {env})", bx0=x0, by0=y0, bx1=x1, by1=y1)
+    if req.filter is not None:
+        filters.apply(q, req.filter, req.version)
+    if req.property_names is not None:
+        names = [n.split("/")[-1].split(":")[-1] for n in req.property_names]
+        for n in names:
+            if n != ft.geometry_name and ft.property(n) is None:
+                raise invalid("propertyName", f"{ft.qname} has no property {n!r}")
+        q.properties = names
+    for name, desc in req.sort_by:
+        local = name.split("/")[-1].split(":")[-1]
+        if ft.property(local) is None:
+            raise invalid("sortBy", f"{ft.qname} has no sortable property {name!r}")
+        q.sort.append((local, desc))
+    if req.count is not None and req.count > MAX_COUNT:
+        raise invalid("count", f"count may be at most {MAX_COUNT}")
+    q.count = capabilities.COUNT_DEFAULT if req.count is None else req.count
+    q.start = req.start_index
+    return q
+
+
+def _page_url(req: WFSRequest, url: str, start: int, count: int) -> str:
+    params = dict(req.kvp) if req.kvp else _kvp_of(req)
+    params["STARTINDEX"] = str(start)
+    params["COUNT"] = str(count)
+    params.pop("MAXFEATURES", None)
+    return url + "?" + urlencode(params)
+
+
+def _kvp_of(req: WFSRequest) -> dict[str, str]:
+    """KVP equivalent of a POSTed GetFeature, for next/previous links (filters stay in the XML)."""
+    from lxml import etree
+
+    out = {"SERVICE": "WFS", "VERSION": req.version, "REQUEST": req.operation}
+    if req.type_names:
+        out["TYPENAMES"] = ",".join(req.type_names)
+    if req.srs_name:
+        out["SRSNAME"] = req.srs_name
+    if req.output_format:
+        out["OUTPUTFORMAT"] = req.output_format
+    if req.filter is not None:
+        out["FILTER"] = etree.tostring(req.filter).decode()
+    if req.sort_by:
+        out["SORTBY"] = ",".join(f"{n} {'DESC' if d else 'ASC'}" for n, d in req.sort_by)
+    if req.property_names:
+        out["PROPERTYNAME"] = ",".join(req.property_names)
+    if req.resource_ids and not req.stored_query_id:
+        out["RESOURCEID"] = ",".join(req.resource_ids)
+    return out
+
+
+def _primed(chunks: Iterator[str]) -> Iterator[str]:
+    """Run the statement now (so a bad filter is a 400, not a broken stream), then stream."""
+    try:
+        first = next(chunks)
+    except StopIteration:
+        return iter(())
+    except DBAPIError as exc:
+        raise _db_failure(exc) from None
+
+    def rest():
+        yield first
+        yield from chunks
+
+    return rest()
+
+
+def _db_failure(exc: DBAPIError) -> OWSException:
+    pgcode = getattr(exc.orig, "pgcode", None) or ""
+    if pgcode == "57014":
+        return OWSException("OperationProcessingFailed", "the query took longer than the server allows", None, 504)
+    if pgcode.startswith(("22", "XX")):  # bad geometry or value in the request
+        msg = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or "invalid value in the request"
+        return OWSException("InvalidParameterValue", msg, "filter")
+    raise exc
+
+
+def _count(session: Session, q: FeatureQuery) -> int:
+    try:
+        return features.count(session, q)
+    except DBAPIError as exc:
+        session.rollback()
+        raise _db_failure(exc) from None
+
+
+def get_feature(req: WFSRequest, session: Session, url: str) -> Result:
+    fmt = req.format
+    q = build_query(req)
+    matched = _count(session, q)
+    if req.stored_query_id and matched == 0:
+        raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
+    if req.result_type == "hits":
+        return Result(output.hits(fmt, req.version, matched), output.CONTENT_TYPES[fmt])
+    returned = max(0, min(q.count, matched - q.start))
+    next_url = _page_url(req, url, q.start + q.count, q.count) if q.start + returned < matched and q.count else None
+    prev_url = _page_url(req, url, max(0, q.start - q.count), q.count) if q.start > 0 and q.count else None
+    if fmt == "geojson":
+        crs_name = None if q.srid == 4326 else q.srs_name
+        if q.srid == 4326:
+            q.lat_first = False  # GeoJSON is longitude-first whatever the spelling
+    describe_url = url + "?" + urlencode({"service": "WFS", "version": req.version, "request": "DescribeFeatureType",
+                                          "typeName" if req.version != "2.0.0" else "typeNames": q.feature_type.qname})
+    head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
+                                 next_url=next_url, previous_url=prev_url,
+                                 crs_name=crs_name if fmt == "geojson" else None)
+    if req.stored_query_id and req.version == "2.0.0":
+        # GetFeatureById answers the bare feature.
+        sql_member = features.member_sql(q, fmt)
+        if fmt == "gml32":
+            sql_member = sql_member.replace("'<wfs:member>' || ", "", 1).replace("</wfs:member>'", "'")
+            head = '<?xml version="1.0" encoding="UTF-8"?>\n'
+            tail = ""
+            body = _primed(features.stream(session, q, fmt, member=sql_member))
+            first = "".join(body)
+            ns = (f' xmlns:{features.PREFIX}="{features.NAMESPACE}" xmlns:gml="http://www.opengis.net/gml/3.2"'
+                  ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                  f' xsi:schemaLocation="{features.NAMESPACE} {_esc(describe_url)}"')
+            tag_end = first.index(" ")
+            return Result(head + first[:tag_end] + ns + first[tag_end:], output.CONTENT_TYPES[fmt])
+    sep = "," if fmt == "geojson" else ""
+    body = _primed(features.stream(session, q, fmt, separator=sep))
+
+    def generate():
+        yield head
+        yield from body
+        yield tail
+
+    return Result(generate(), output.CONTENT_TYPES[fmt])
+
+
+def _esc(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;")
+
+
+def get_property_value(req: WFSRequest, session: Session, url: str) -> Result:
+    if not req.value_reference:
+        raise missing("valueReference")
+    q = build_query(req)
+    name = req.value_reference.split("/")[-1].split(":")[-1].lstrip("@")
+    ft = q.feature_type
+    if name != ft.geometry_name and ft.property(name) is None:
+        raise invalid("valueReference", f"{ft.qname} has no property {req.value_reference!r}")
+    matched = _count(session, q)
+    if req.result_type == "hits":
+        head, tail = output.value_collection(matched, 0)
+        return Result(head + tail, "application/xml; charset=UTF-8")
+    returned = max(0, min(q.count, matched - q.start))
+    head, tail = output.value_collection(matched, returned)
+    body = _primed(features.stream(session, q, "gml32", member=features.value_sql(q, name)))
+
+    def generate():
+        yield head
+        yield from body
+        yield tail
+
+    return Result(generate(), "application/xml; charset=UTF-8")
