@@ -80,3 +80,35 @@ def counts(session) -> dict:
 def new_sheet() -> int:
     """A sheet in 700–799 no other test of this run uses (for parcel-number assertions)."""
     return 700 + next(_sheet_numbers) % 100
+
+
+_cells = itertools.count()
+
+
+def committed_cell() -> tuple[float, float]:
+    """Lower-left corner of a fresh 20 m cell in the committed area (625 per run)."""
+    n = next(_cells)
+    return COMMITTED_AREA[0] + 20 * (n % 25), COMMITTED_AREA[1] + 20 * (n // 25)
+
+
+def commit_parcel(engine, *, holder: int = 1, sheet: int = 790) -> tuple[str, int]:
+    """Register a parcel and COMMIT it; return (parcel code, holder's party id)."""
+    from sqlalchemy.orm import Session
+
+    from landdb import registry
+
+    x, y = committed_cell()
+    with Session(engine) as s, s.begin():
+        answer, _ = registry.register(
+            s, first_registration_body(x, y, sheet=sheet, holders=[dict(person(holder), share=1)],
+                                       serial_prefix="TC"))
+        code = code_of(answer)
+        pid = s.execute(text("SELECT party_id FROM rights r JOIN parcels p ON p.id = r.parcel_id "
+                             "WHERE p.parcel_code = :c AND r.valid_to IS NULL"), {"c": code}).scalar_one()
+    return code, pid
+
+
+def transfer_body(code: str, seller: int, buyer: int, version: int = 1, date: str = "2024-06-01") -> dict:
+    return {"kind": "transfer", "parcel": code, "expected_version": version, "effective_date": date,
+            "transferors": [{"party_id": seller}], "transferees": [person(buyer)],
+            "certificate": {"serial": serial("TC")}}

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from landdb import journal, registry
 from landdb.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from landdb.registry_support import Registration
 
-from ..registry_helpers import (BANK, X0, Y0, code_of, counts, current_version, first_registration_body,
-                                new_sheet, person, rect, serial)
+from ..registry_helpers import (BANK, X0, Y0, code_of, commit_parcel, counts, current_version,
+                                first_registration_body, new_sheet, person, rect, serial, transfer_body)
 
 X, Y = X0 + 1000, Y0 + 1000  # rolled-back registry tests use this part of the test area
 
@@ -341,3 +347,142 @@ def test_same_idempotency_key_registers_once(session):
     assert one == two and counts(session) == n
     with pytest.raises(Unprocessable, match="different request body"):
         registry.register(session, dict(body, dossier_no="other"), idempotency_key="key-1")
+
+
+# --- concurrency and faults: committed data, connections of their own ------------------------
+
+
+@pytest.fixture
+def pool(database_url):
+    from sqlalchemy import create_engine
+
+    eng = create_engine(database_url, pool_size=17, max_overflow=0)
+    yield eng
+    eng.dispose()
+
+
+def test_sixteen_concurrent_transfers_from_one_version_one_wins(pool):
+    code, seller = commit_parcel(pool)
+    barrier = threading.Barrier(16)
+    results: list[tuple[str, str]] = []
+
+    def attempt(i: int) -> None:
+        with Session(pool) as s:
+            try:
+                with s.begin():
+                    s.connection()  # hold a connection before the start line
+                    barrier.wait()
+                    answer, _ = registry.register(s, transfer_body(code, seller, 300 + i))
+                results.append(("created", answer["id"]))
+            except Conflict as exc:
+                results.append(("conflict", exc.message))
+            except Exception as exc:  # noqa: BLE001 — any other outcome fails the test below
+                results.append(("error", repr(exc)))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    outcomes = sorted(r[0] for r in results)
+    assert outcomes == ["conflict"] * 15 + ["created"], results
+    assert all("is at version 2, not 1" in m for kind, m in results if kind == "conflict")
+    with Session(pool) as s:
+        assert current_version(s, code) == 2
+        n = s.execute(text("SELECT count(*) FROM transaction_parcels tp JOIN parcels p ON p.id = tp.parcel_id "
+                           "WHERE p.parcel_code = :c"), {"c": code}).scalar_one()
+        assert n == 2  # the first registration and the one transfer
+        shares = s.execute(text("SELECT sum(share) FROM rights r JOIN parcels p ON p.id = r.parcel_id "
+                                "WHERE p.parcel_code = :c AND r.valid_to IS NULL"), {"c": code}).scalar_one()
+        assert shares == 1
+        assert journal.verify(s).ok
+
+
+def test_transfers_of_different_parcels_do_not_wait_on_each_other(pool):
+    a, seller_a = commit_parcel(pool)
+    b, seller_b = commit_parcel(pool)
+    with Session(pool) as busy:
+        # A transfer of parcel a in progress: it holds a's row lock until it commits.
+        Registration(busy, "transfer", "2024-06-01", None, None, None, None).lock_one(a, 1)
+        with Session(pool) as other, other.begin():
+            other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            answer, _ = registry.register(other, transfer_body(b, seller_b, 401))
+        assert answer["seq"] is not None
+        with Session(pool) as same:
+            with pytest.raises(OperationalError, match="lock timeout"):
+                with same.begin():
+                    same.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                    registry.register(same, transfer_body(a, seller_a, 402))
+        busy.rollback()
+    with Session(pool) as s:
+        assert (current_version(s, a), current_version(s, b)) == (1, 2)
+
+
+def test_eight_transfers_of_different_parcels_in_parallel_all_succeed(pool):
+    parcels = [commit_parcel(pool) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+
+    def attempt(i: int) -> None:
+        code, seller = parcels[i]
+        with Session(pool) as s:
+            try:
+                with s.begin():
+                    s.connection()
+                    barrier.wait()
+                    registry.register(s, transfer_body(code, seller, 500 + i))
+                results.append("created")
+            except Exception as exc:  # noqa: BLE001
+                results.append(repr(exc))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == ["created"] * 8
+
+
+def test_a_registration_killed_half_way_leaves_no_trace(pool):
+    code, seller = commit_parcel(pool)
+    with Session(pool) as s:
+        before = counts(s)
+    victim_pid: list[int] = []
+    outcome: list[str] = []
+
+    def victim() -> None:
+        with Session(pool) as s:
+            try:
+                with s.begin():
+                    victim_pid.append(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                    registry.register(s, transfer_body(code, seller, 600))
+                outcome.append("committed")
+            except OperationalError as exc:
+                outcome.append("killed: " + str(exc.orig).splitlines()[0])
+
+    with pool.connect() as blocker:
+        # Hold the journal's lock: the victim does all its writes, then waits at its journal row.
+        blocker.execute(text("SELECT pg_advisory_xact_lock(5899, -1)"))
+        t = threading.Thread(target=victim)
+        t.start()
+        waiting = False
+        for _ in range(200):
+            waiting = bool(victim_pid) and blocker.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE pid = :p AND locktype = 'advisory' AND NOT granted"),
+                {"p": victim_pid[0]}).scalar_one() > 0
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting, "the registration never reached its journal row"
+        with Session(pool) as s:  # its writes so far exist, uncommitted
+            pending = s.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p AND xact_start IS NOT NULL"),
+                                {"p": victim_pid[0]}).scalar_one()
+            assert pending == 1
+            s.execute(text("SELECT pg_terminate_backend(:p)"), {"p": victim_pid[0]})
+        t.join(30)
+        blocker.rollback()
+    assert outcome and outcome[0].startswith("killed"), outcome
+    with Session(pool) as s:
+        assert counts(s) == before
+        assert current_version(s, code) == 1
+        assert journal.verify(s).ok

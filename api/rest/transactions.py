@@ -1,0 +1,181 @@
+"""/api/v1/transactions and /api/v1/journal/head: register a change, read the journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask, Response, json, request, url_for
+
+from landdb import auth as core_auth
+from landdb import journal, registry
+from landdb import transactions as core
+from landdb.errors import InvalidInput
+
+from ..auth import current_principal, record_personal_data_read, require
+from ..db import get_session
+from .common import RestBlueprint
+
+PREFIX = "/api/v1"
+blp = RestBlueprint("transactions", __name__, description="Registering changes and the tamper-evident journal")
+
+_BODY_DOC = {
+    "required": True,
+    "description": (
+        "`{kind, effective_date, dossier_no?, …}` plus, by kind: "
+        "**first_registration** ward_code, sheet_no, parcel_no?, geometry (GeoJSON, `crs` default EPSG:5899), "
+        "land_use, legal_area_m2, address?, holders [{party_id | id_number | kind+full_name+…, share}], "
+        "certificate {serial, registry_no?, issued_on?}; "
+        "**transfer / inheritance / gift** parcel, expected_version, transferors [{party_id | id_number, share?}], "
+        "transferees [{party…, share?}], certificate, mortgagee_consent? [{party…}]; "
+        "**mortgage** parcel, expected_version, mortgagee {party…}, secured_amount_vnd?, term_end?; "
+        "**mortgage_release** parcel, expected_version, mortgage_id | mortgagee; "
+        "**split** parcel, expected_version, children [{geometry, legal_area_m2, parcel_no?, land_use?, "
+        "address?, certificate?}]; **merge** parcels [codes], expected_version {code: n}, parcel_no?, "
+        "land_use?, certificate?; **land_use_change** parcel, expected_version, land_use; "
+        "**certificate_reissue** parcel, expected_version, certificate; "
+        "**geometry_correction** parcel, expected_version, geometry, legal_area_m2?."),
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["kind", "effective_date"],
+        "properties": {
+            "kind": {"type": "string", "enum": list(registry.KINDS)},
+            "effective_date": {"type": "string", "format": "date"},
+            "dossier_no": {"type": "string"},
+            "parcel": {"type": "string", "example": "06691-12-345"},
+            "parcels": {"type": "array", "items": {"type": "string"}},
+            "expected_version": {"oneOf": [{"type": "integer"}, {"type": "object"}, {"type": "array"}]},
+        },
+        "additionalProperties": True,
+    }}},
+}
+_TX_DOC = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "seq": {"type": "integer"}, "hash": {"type": "string"},
+    "prev_hash": {"type": "string", "nullable": True}, "kind": {"type": "string"},
+    "effective_date": {"type": "string", "format": "date"}, "registered_at": {"type": "string"},
+    "parcels": {"type": "array", "items": {"type": "object"}},
+    "closed": {"type": "object"}, "opened": {"type": "object"}}}
+
+
+def _detail() -> str:
+    principal = current_principal()
+    if core_auth.sees_personal_data(principal):
+        return "personal"
+    return "rights" if principal.can(core_auth.RIGHTS_READ) else "public"
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> Response:
+    resp = Response(json.dumps(body), status=status, mimetype="application/json")
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _log_personal(session, answer: dict, endpoint: str) -> None:
+    parties = core.party_ids_in(answer)
+    if parties:
+        record_personal_data_read(endpoint, core.parcel_ids_in(session, answer), parties)
+
+
+@blp.route("/transactions", methods=["POST"])
+@require(core_auth.TRANSACTIONS_WRITE)
+@blp.doc(requestBody=_BODY_DOC, security=[{"bearerAuth": []}], parameters=[{
+    "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200},
+    "description": "Retrying with the same key and body returns the first answer and registers nothing new"}],
+    responses={"201": {"description": "Registered (or, with a used Idempotency-Key, the first answer again)",
+                       "content": {"application/json": {"schema": _TX_DOC}}}})
+@blp.alt_response(400, response="BAD_REQUEST", description="Malformed body or unknown field")
+@blp.alt_response(401, response="UNAUTHORIZED")
+@blp.alt_response(403, response="FORBIDDEN", description="The key lacks transactions:write")
+@blp.alt_response(404, response="NOT_FOUND", description="Unknown parcel")
+@blp.alt_response(409, response="CONFLICT", description="The parcel changed since expected_version")
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Refused by the register's rules")
+def post_transaction():
+    """Register one change (đăng ký biến động) as one database transaction: it is registered
+    completely, with its journal row, or not at all."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidInput("the body must be a JSON object (Content-Type: application/json)")
+    principal = current_principal()
+    session = get_session()
+    try:
+        answer, created = registry.register(
+            session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
+            idempotency_key=request.headers.get("Idempotency-Key"))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    # The writer sees the rights it registered (party ids); names only with owners:read.
+    detail = "personal" if core_auth.sees_personal_data(principal) else "rights"
+    if detail != "personal":
+        answer = core.get_transaction(session, answer["id"], detail=detail)
+    else:
+        _log_personal(session, answer, "POST /api/v1/transactions")
+    headers = {"Location": url_for("transactions.get_transaction", tx_id=answer["id"])}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(answer, 201, headers)
+
+
+@blp.route("/transactions/<int:tx_id>", parameters=[{
+    "in": "path", "name": "tx_id", "required": True, "schema": {"type": "integer"}}])
+@blp.doc(responses={"200": {"description": "The transaction, what it closed and opened",
+                            "content": {"application/json": {"schema": _TX_DOC}}}})
+@blp.alt_response(404, response="NOT_FOUND")
+def get_transaction(tx_id: int):
+    """One registered change: its place in the journal (seq, hash), the parcels it touched and
+    the versions, rights and certificates it closed and opened. Rights need `rights:read`; the
+    parties' names, the actor and the registered request need `owners:read` (access-logged)."""
+    session = get_session()
+    detail = _detail()
+    answer = core.get_transaction(session, tx_id, detail=detail)
+    if detail == "personal":
+        _log_personal(session, answer, "GET /api/v1/transactions/{id}")
+    return _json(answer)
+
+
+@blp.route("/transactions", methods=["GET"])
+@blp.doc(parameters=[
+    {"in": "query", "name": "parcel", "schema": {"type": "string"}, "description": "only those touching this parcel"},
+    {"in": "query", "name": "since", "schema": {"type": "string", "format": "date"},
+     "description": "only those effective on or after this date"},
+    {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+    {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+    responses={"200": {"description": "`{matched, transactions: [summary…]}` in journal order"}})
+@blp.alt_response(400, response="BAD_REQUEST")
+@blp.alt_response(404, response="NOT_FOUND")
+def list_transactions():
+    """The journal in order, optionally for one parcel and from a date; summaries only (no
+    personal data): follow each id for the details."""
+    args = request.args
+    unknown = sorted(set(args) - {"parcel", "since", "limit", "offset"})
+    if unknown:
+        raise InvalidInput(f"unknown query parameter(s): {', '.join(unknown)}", field=unknown[0])
+    try:
+        since = dt.date.fromisoformat(args["since"]) if "since" in args else None
+    except ValueError:
+        raise InvalidInput("since must be a date as YYYY-MM-DD", field="since") from None
+    try:
+        limit, offset = int(args.get("limit", 100)), int(args.get("offset", 0))
+    except ValueError:
+        raise InvalidInput("limit and offset must be whole numbers", field="limit") from None
+    body = core.list_transactions(get_session(), parcel=args.get("parcel"), since=since, limit=limit,
+                                  offset=offset, detail=_detail())
+    return Response(body, mimetype="application/json")
+
+
+@blp.route("/journal/head", methods=["GET"])
+@blp.doc(responses={"200": {"description": "`{seq, id, hash, registered_at}` of the newest journal row"}})
+def journal_head():
+    """The journal's head: keep its hash elsewhere; `landdb journal verify` proves every row up
+    to it unaltered. Public."""
+    return _json(journal.head(get_session()) or {"seq": 0, "id": None, "hash": None, "registered_at": None})
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint under /api/v1, in the REST API's OpenAPI document when there is one."""
+    apis = app.extensions.get("flask-smorest", {}).get("apis", {})
+    api = next((a["ext_obj"] for a in apis.values()), None)
+    if api is not None:
+        api.register_blueprint(blp, url_prefix=PREFIX)
+    else:
+        app.register_blueprint(blp, url_prefix=PREFIX)

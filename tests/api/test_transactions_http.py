@@ -1,0 +1,214 @@
+"""POST /api/v1/transactions for every kind, with the REST answer right after; GET of one
+transaction and of the journal; keys and scopes; Idempotency-Key; 16 concurrent clients."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from api import create_app
+from landdb import auth, journal
+
+from ..registry_helpers import (BANK, X0, Y0, commit_parcel, first_registration_body, person, rect, serial,
+                                transfer_body)
+
+X, Y = X0 + 1400, Y0 + 1400
+
+
+@pytest.fixture
+def keys(session):
+    officer, _ = auth.create_key(session, "officer for tests", "officer")
+    writer, _ = auth.create_key(session, "notary integration", "integration", [auth.TRANSACTIONS_WRITE])
+    reader, _ = auth.create_key(session, "bank integration", "integration", [auth.RIGHTS_READ])
+    return {"officer": officer, "writer": writer, "reader": reader}
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def post(client, key, body, **headers):
+    return client.post("/api/v1/transactions", json=body, headers={**bearer(key), **headers})
+
+
+def parcel(client, code):
+    resp = client.get(f"/api/v1/parcels/{code}")
+    assert resp.status_code == 200, resp.json
+    return resp.json["properties"]
+
+
+def party(session, n):
+    return session.execute(text("SELECT id FROM parties WHERE id_number = :n"),
+                           {"n": person(n)["id_number"]}).scalar_one()
+
+
+def test_every_kind_over_http_with_the_rest_answer_right_after(client, keys, session):
+    k = keys["officer"]
+    holders = [dict(person(1), share=0.5), dict(person(2), share=0.5)]
+    r = post(client, k, first_registration_body(X, Y, w=20, holders=holders))
+    assert r.status_code == 201, r.json
+    assert r.headers["Location"].endswith(f"/api/v1/transactions/{r.json['id']}")
+    a = r.json["opened"]["parcels"][0]
+    assert {"id", "seq", "hash", "kind", "closed", "opened"} <= set(r.json)
+    assert parcel(client, a)["version"] == 1
+    # the neighbour b, for the merge later
+    b = post(client, k, first_registration_body(X, Y + 10, w=20, holders=holders)).json["opened"]["parcels"][0]
+
+    steps = [
+        ({"kind": "mortgage", "parcel": a, "expected_version": 1, "effective_date": "2024-04-01",
+          "mortgagee": BANK, "secured_amount_vnd": 1_500_000_000}, lambda p: p["version"] == 2),
+        ({"kind": "mortgage_release", "parcel": a, "expected_version": 2, "effective_date": "2024-05-01",
+          "mortgagee": {"id_number": BANK["id_number"]}}, lambda p: p["version"] == 3),
+        ({"kind": "transfer", "parcel": a, "expected_version": 3, "effective_date": "2024-06-01",
+          "transferors": [{"id_number": person(1)["id_number"]}], "transferees": [dict(person(3), share=0.5)],
+          "certificate": {"serial": serial()}}, lambda p: p["version"] == 4),
+        ({"kind": "inheritance", "parcel": a, "expected_version": 4, "effective_date": "2024-06-02",
+          "transferors": [{"id_number": person(3)["id_number"]}], "transferees": [dict(person(1), share=0.5)],
+          "certificate": {"serial": serial()}}, lambda p: p["version"] == 5),
+        ({"kind": "land_use_change", "parcel": a, "expected_version": 5, "effective_date": "2024-07-01",
+          "land_use": "TMD"}, lambda p: p["land_use"] == "TMD" and p["version"] == 6),
+        ({"kind": "certificate_reissue", "parcel": a, "expected_version": 6, "effective_date": "2024-07-02",
+          "certificate": {"serial": serial("AA")}}, lambda p: p["version"] == 7),
+        ({"kind": "geometry_correction", "parcel": a, "expected_version": 7, "effective_date": "2024-07-03",
+          "geometry": rect(X, Y, 20, 10), "legal_area_m2": 200}, lambda p: p["legal_area_m2"] == 200.0),
+        ({"kind": "land_use_change", "parcel": b, "expected_version": 1, "effective_date": "2024-07-01",
+          "land_use": "TMD"}, lambda p: p["land_use"] == "TMD"),
+    ]
+    for body, check in steps:
+        r = post(client, k, body)
+        assert r.status_code == 201, (body["kind"], r.json)
+        assert r.json["kind"] == body["kind"]
+        assert check(parcel(client, body["parcel"])), body["kind"]
+        got = client.get(r.headers["Location"], headers=bearer(k))
+        assert got.status_code == 200 and got.json["hash"] == r.json["hash"]
+
+    r = post(client, k, {"kind": "merge", "parcels": [a, b], "expected_version": {a: 8, b: 2},
+                         "effective_date": "2024-08-01", "certificate": {"serial": serial()}})
+    assert r.status_code == 201, r.json
+    merged = r.json["opened"]["parcels"][0]
+    assert parcel(client, a)["status"] == "retired" and parcel(client, merged)["legal_area_m2"] == 400.0
+
+    r = post(client, k, {"kind": "split", "parcel": merged, "expected_version": 1, "effective_date": "2024-09-01",
+                         "children": [{"geometry": rect(X, Y, 20, 12), "legal_area_m2": 240},
+                                      {"geometry": rect(X, Y + 12, 20, 8), "legal_area_m2": 160}]})
+    assert r.status_code == 201, r.json
+    kids = r.json["opened"]["parcels"]
+    assert [parcel(client, c)["legal_area_m2"] for c in kids] == [240.0, 160.0]
+    assert parcel(client, merged)["status"] == "retired"
+    history = client.get(f"/api/v1/parcels/{kids[0]}/history")
+    assert history.status_code == 200
+
+    listed = client.get(f"/api/v1/transactions?parcel={a}").json
+    assert [t["kind"] for t in listed["transactions"]] == [
+        "first_registration", "mortgage", "mortgage_release", "transfer", "inheritance", "land_use_change",
+        "certificate_reissue", "geometry_correction", "merge"]
+    assert journal.verify(session).ok
+    head = client.get("/api/v1/journal/head").json
+    assert head["hash"] == r.json["hash"] and head["seq"] == r.json["seq"]
+
+
+def test_errors_are_problem_documents_with_the_right_status(client, keys):
+    k = keys["officer"]
+    code = post(client, k, first_registration_body(X, Y)).json["opened"]["parcels"][0]
+    seller = {"id_number": person(1)["id_number"]}
+    cases = [
+        (None, transfer_body(code, 1, 3), 401),
+        (keys["reader"], transfer_body(code, 1, 3), 403),
+        (k, {"kind": "transfer"}, 400),
+        (k, dict(transfer_body(code, 1, 3), colour="red"), 400),
+        (k, {**transfer_body("06691-701-999999", 1, 3), "transferors": [seller]}, 404),
+        (k, {**transfer_body(code, 1, 3, version=9), "transferors": [seller]}, 409),
+        (k, {**transfer_body(code, 1, 3), "transferors": [seller],
+             "transferees": [dict(person(3), share=0.6), dict(person(4), share=0.3)]}, 422),
+        (k, {**transfer_body(code, 1, 3), "transferors": [seller], "effective_date": "2099-01-01"}, 422),
+    ]
+    for key, body, status in cases:
+        r = client.post("/api/v1/transactions", json=body, headers=bearer(key) if key else {})
+        assert r.status_code == status, (body, r.json)
+        assert r.mimetype == "application/problem+json" and r.json["detail"]
+    r = client.post("/api/v1/transactions", data="not json", headers={**bearer(k), "Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert client.get("/api/v1/transactions/999999999").status_code == 404
+    assert client.get("/api/v1/transactions?colour=red").status_code == 400
+
+
+def test_integration_key_with_the_scope_registers_without_seeing_names(client, keys):
+    r = post(client, keys["writer"], first_registration_body(X, Y))
+    assert r.status_code == 201, r.json
+    rights = r.json["opened"]["rights"]
+    assert rights and all("party_name" not in x for x in rights)
+    public = client.get(r.headers["Location"]).json
+    assert "rights" not in public["opened"] and "actor" not in public
+    officer = client.get(r.headers["Location"], headers=bearer(keys["officer"])).json
+    assert officer["opened"]["rights"][0]["party_name"] == person(1)["full_name"]
+    assert officer["payload"]["request"]["body"]["kind"] == "first_registration"
+
+
+def test_same_idempotency_key_twice_registers_once(client, keys, session):
+    body = first_registration_body(X, Y)
+    first = post(client, keys["officer"], body, **{"Idempotency-Key": "retry-me-1"})
+    n = session.execute(text("SELECT count(*) FROM transactions")).scalar_one()
+    again = post(client, keys["officer"], body, **{"Idempotency-Key": "retry-me-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert session.execute(text("SELECT count(*) FROM transactions")).scalar_one() == n
+    other = post(client, keys["officer"], dict(body, dossier_no="HS-9"), **{"Idempotency-Key": "retry-me-1"})
+    assert other.status_code == 422 and "different request body" in other.json["detail"]
+
+
+def test_transaction_list_by_parcel_and_date(client, keys):
+    k = keys["officer"]
+    code = post(client, k, first_registration_body(X, Y)).json["opened"]["parcels"][0]
+    post(client, k, {"kind": "land_use_change", "parcel": code, "expected_version": 1,
+                     "effective_date": "2024-07-01", "land_use": "TMD"})
+    both = client.get(f"/api/v1/transactions?parcel={code}").json
+    assert both["matched"] == 2 and "dossier_no" not in both["transactions"][0]
+    late = client.get(f"/api/v1/transactions?parcel={code}&since=2024-06-01").json
+    assert [t["kind"] for t in late["transactions"]] == ["land_use_change"]
+    assert client.get("/api/v1/transactions?parcel=06691-701-999999").status_code == 404
+
+
+def test_openapi_documents_the_transaction_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert {"post", "get"} <= set(paths["/api/v1/transactions"])
+    assert "/api/v1/transactions/{tx_id}" in paths and "/api/v1/journal/head" in paths
+
+
+# --- 16 clients at once, against committed data -----------------------------------------------
+
+
+def test_sixteen_clients_transfer_one_parcel_one_201_fifteen_409(settings, database_url):
+    engine = create_engine(database_url)
+    code, seller = commit_parcel(engine)
+    with Session(engine) as s, s.begin():
+        key, _ = auth.create_key(s, "officer for the concurrency test", "officer")
+    app = create_app(settings.with_(pool_size=17, max_overflow=0, rate_limit=""), testing=True)
+    barrier = threading.Barrier(16)
+    statuses: list[int] = []
+
+    def client_thread(i: int) -> None:
+        c = app.test_client()
+        barrier.wait()
+        r = c.post("/api/v1/transactions", json=transfer_body(code, seller, 700 + i), headers=bearer(key))
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=client_thread, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert sorted(statuses) == [201] + [409] * 15
+        with Session(engine) as s:
+            n = s.execute(text("SELECT count(DISTINCT transaction_id) FROM transaction_parcels tp "
+                               "JOIN parcels p ON p.id = tp.parcel_id WHERE p.parcel_code = :c"),
+                          {"c": code}).scalar_one()
+            assert n == 2
+            assert journal.verify(s).ok
+    finally:
+        with Session(engine) as s, s.begin():
+            auth.revoke_key(s, key[:12])
+        engine.dispose()
