@@ -124,3 +124,7 @@ from .journal_cli import grant_app_role, journal_group  # noqa: E402
 
 main.add_command(journal_group)
 db.add_command(grant_app_role)
+
+from .sample.cli import sample  # noqa: E402
+
+main.add_command(sample)

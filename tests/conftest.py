@@ -49,9 +49,14 @@ def database_url(pg_server) -> str:
     migrate.upgrade(url)
     engine = create_engine(url)
     from landdb.reference import sync_reference_data
+    from landdb.sample.load import load_sample
 
     with Session(engine) as session, session.begin():
         sync_reference_data(session)
+        # The committed Hạ Long sample (sample_parcels/), so every test sees realistic data.
+        load_sample(session)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
     engine.dispose()
     return url
 

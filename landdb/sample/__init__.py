@@ -1,0 +1,1 @@
+"""The Hạ Long sample data set: a seeded generator, its loader and the journal replay."""

@@ -1,0 +1,61 @@
+"""`landdb sample generate|load`: make the Hạ Long sample data set and load it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..config import Settings
+from ..db import session_scope
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@click.group()
+def sample() -> None:
+    """Make and load the Hạ Long sample data set."""
+
+
+@sample.command("generate")
+@click.option("--parcels", "n_parcels", type=click.IntRange(1, 2_000_000), default=3000, show_default=True,
+              help="current (active) parcels to lay out")
+@click.option("--seed", type=int, default=1, show_default=True, help="same seed, same data")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="GeoPackage to write (default: sample_parcels/halong_sample.gpkg for 3000 parcels, "
+                   "else sample_parcels/big/halong_<N>.gpkg)")
+def generate_cmd(n_parcels: int, seed: int, out: Path | None) -> None:
+    """Generate a sample GeoPackage."""
+    from .generate import generate
+
+    if out is None:
+        out = (REPO / "sample_parcels" / "halong_sample.gpkg" if n_parcels == 3000
+               else REPO / "sample_parcels" / "big" / f"halong_{n_parcels}.gpkg")
+    started = time.perf_counter()
+    counts = generate(n_parcels, seed, out, progress=sys.stderr.isatty())
+    click.echo(f"wrote {out} in {time.perf_counter() - started:.1f} s: "
+               + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@sample.command("load")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--if-empty", is_flag=True, help="do nothing when the register already has parcels")
+@click.pass_obj
+def load_cmd(settings: Settings, path: Path | None, if_empty: bool) -> None:
+    """Load a sample GeoPackage (default: the committed one) into an empty register."""
+    from sqlalchemy import text
+
+    from .load import DEFAULT_SAMPLE, load_sample
+
+    started = time.perf_counter()
+    with session_scope(settings) as session:
+        if if_empty:
+            n = session.execute(text("SELECT count(*) FROM parcels")).scalar_one()
+            if n:
+                click.echo(f"the register already has {n} parcels: sample not loaded")
+                return
+        counts = load_sample(session, path or DEFAULT_SAMPLE, progress=sys.stderr.isatty())
+    click.echo(f"loaded in {time.perf_counter() - started:.1f} s: "
+               + ", ".join(f"{k} {v}" for k, v in counts.items()))
