@@ -58,10 +58,11 @@ def report(exc: OWSException, version: str = "2.0.0") -> tuple[str, str]:
         ver = "1.0.0"
     else:
         ns, ver, loc = "http://www.opengis.net/ows/1.1", "2.0.0", "http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd"
+    lang = ' xml:lang="en"' if ver == "2.0.0" else ""
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<ows:ExceptionReport xmlns:ows="{ns}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        f'version="{ver}" xml:lang="en" xsi:schemaLocation="{ns} {loc}">'
+        f'version="{ver}"{lang} xsi:schemaLocation="{ns} {loc}">'
         f'<ows:Exception exceptionCode="{exc.code}"{locator}><ows:ExceptionText>{msg}</ows:ExceptionText>'
         "</ows:Exception></ows:ExceptionReport>"
     )

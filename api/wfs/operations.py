@@ -131,7 +131,7 @@ def build_query(req: WFSRequest) -> FeatureQuery:
         q.add(f"{ft.geom_sql} && {env} AND ST_Intersects({ft.geom_sql}, {env})", bx0=x0, by0=y0, bx1=x1, by1=y1)
     if req.filter is not None:
         filters.apply(q, req.filter, req.version)
-    if req.property_names is not None:
+    if req.property_names is not None and req.property_names != ["*"]:
         names = [n.split("/")[-1].split(":")[-1] for n in req.property_names]
         for n in names:
             if n != ft.geometry_name and ft.property(n) is None:
@@ -228,8 +228,12 @@ def get_feature(req: WFSRequest, session: Session, url: str) -> Result:
         crs_name = None if q.srid == 4326 else q.srs_name
         if q.srid == 4326:
             q.lat_first = False  # GeoJSON is longitude-first whatever the spelling
-    describe_url = url + "?" + urlencode({"service": "WFS", "version": req.version, "request": "DescribeFeatureType",
-                                          "typeName" if req.version != "2.0.0" else "typeNames": q.feature_type.qname})
+    describe = {"service": "WFS", "version": req.version, "request": "DescribeFeatureType",
+                "typeName" if req.version != "2.0.0" else "typeNames": q.feature_type.qname}
+    if fmt != {"2.0.0": "gml32", "1.1.0": "gml311", "1.0.0": "gml2"}[req.version] and fmt != "geojson":
+        describe["outputFormat"] = {"gml32": "application/gml+xml; version=3.2", "gml311": "text/xml; subtype=gml/3.1.1",
+                                    "gml2": "text/xml; subtype=gml/2.1.2"}[fmt]
+    describe_url = url + "?" + urlencode(describe)
     head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
                                  next_url=next_url, previous_url=prev_url,
                                  crs_name=crs_name if fmt == "geojson" else None)

@@ -269,7 +269,8 @@ def from_xml(data: bytes) -> WFSRequest:
         r.result_type = (root.get("resultType") or "results").lower()
         if r.result_type not in ("results", "hits"):
             raise invalid("resultType", "resultType must be results or hits")
-        r.output_format = root.get("outputFormat")
+        # OWSLib writes the attribute in lower case.
+        r.output_format = root.get("outputFormat") or root.get("outputformat")
         r.value_reference = root.get("valueReference")
         queries = _children(root, "Query")
         stored = _children(root, "StoredQuery")

@@ -17,7 +17,7 @@ from landdb.errors import InvalidInput
 from .exceptions import OWSException
 
 _GML_SRS = re.compile(r"^https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d+)$", re.I)
-_X_OGC = re.compile(r"^urn:x-ogc:def:crs:EPSG:[0-9.]*:(\d+)$", re.I)
+_X_OGC = re.compile(r"^urn:(?:x-)?ogc:def:crs:EPSG:(?:[0-9.]*:)?(\d+)$", re.I)
 
 
 @dataclass(frozen=True)

@@ -360,6 +360,7 @@ def test_filter_1_1_with_feature_ids_and_comparisons(client, mode, grid):
              "</ogc:PropertyIsEqualTo>")
     r = call(client, mode, {"service": "WFS", "version": "1.1.0", "request": "GetFeature", "typeName": "landdb:parcels",
                             "filter": in_grid(grid, inner, ogc)})
+    assert r.status_code == 200, r.get_data(as_text=True)
     root = validate(r.data, client)
     assert sorted(fids(root)) == sorted(p["fid"] for p in grid if p["land_use"] == "ONT")
     r = call(client, mode, {"service": "WFS", "version": "1.1.0", "request": "GetFeature", "typeName": "landdb:parcels",
@@ -375,6 +376,7 @@ def test_filter_1_1_bbox_in_lat_lon_urn(client, mode, grid):
               f"<gml:upperCorner>{lat1} {lon1}</gml:upperCorner></gml:Envelope></ogc:BBOX>")
     r = call(client, mode, {"service": "WFS", "version": "1.1.0", "request": "GetFeature", "typeName": "landdb:parcels",
                             "filter": flt})
+    assert r.status_code == 200, r.get_data(as_text=True)
     assert fids(validate(r.data, client)) == [grid[4]["fid"]]
 
 
