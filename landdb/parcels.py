@@ -58,7 +58,7 @@ def _feature(extra: str = "") -> str:
     """SQL for one parcel as GeoJSON Feature text; the geometry text is spliced, never re-parsed."""
     return (
         """'{"type":"Feature","id":' || to_json(p.parcel_code)::text"""
-        """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits)"""
+        """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits, 0)"""
         """ || ',"properties":' || json_build_object(""" + _PROPS + extra + """)::text || '}'"""
     )
 
@@ -70,6 +70,11 @@ class FeatureStream:
     matched: int
     returned: int
     chunks: Iterator[str] = field(repr=False)
+
+
+#: Pages larger than this come through a server-side cursor in batches; smaller ones in one go
+#: (a cursor costs three round trips more).
+STREAM_ABOVE = 200
 
 
 def _stream(session: Session, hits: str, order: str, params: dict, *, extra_props: str = "",
@@ -88,8 +93,9 @@ def _stream(session: Session, hits: str, order: str, params: dict, *, extra_prop
       FROM page JOIN parcels p ON p.id = page.pid JOIN parcel_versions v ON v.id = page.vid {_JOINS}
     ORDER BY part, rn
     """
-    result = session.execute(text(sql), params, execution_options={"yield_per": batch})
-    partitions = result.partitions()
+    options = {"yield_per": batch} if params["limit"] > STREAM_ABOVE else {}
+    result = session.execute(text(sql), params, execution_options=options)
+    partitions = result.partitions(batch)
     first = next(partitions)
     matched = int(first[0].matched)
     returned = max(0, min(params["limit"], matched - params["offset"]))
@@ -238,14 +244,30 @@ def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offs
         x0, y0, x1, y1 = f.bbox
         where.append(
             "ST_Intersects(v.geom, ST_Transform(ST_Segmentize(ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, :bsrid),"
-            " :bseg), 5899))"
+            " :bseg), 5899))"  # edges of a lon/lat box curve in TM: follow them
         )
         params.update(bx0=x0, by0=y0, bx1=x1, by1=y1, bsrid=f.bbox_srid,
-                      bseg=max(x1 - x0, y1 - y0, 1e-9) / 16)
-    hits = f"""SELECT p.id AS pid, v.id AS vid, p.ward_code, p.sheet_no, p.parcel_no
-                 FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id
+                      bseg=max(x1 - x0, y1 - y0, 1e-9) / 4)
+    # Versions first when a version-side filter is selective and no parcel-side one is given.
+    fence = (f.bbox is not None or f.address is not None or f.certificate is not None) and (
+        f.ward is None and f.sheet is None and f.number is None)
+    return _stream(session, _hits(where, fence=fence), "ward_code, sheet_no, parcel_no, pid", params)
+
+
+def _hits(where: list[str], *, fence: bool, extra: str = "", source: str = "") -> str:
+    """SELECT pid, vid, the code's parts (and `extra`) of current versions matching `where`.
+
+    With `fence`, the versions are found first (by a selective index: GiST, trigram) and each
+    one's parcel fetched by primary key. Without it the planner is free to choose; it tends to
+    hash-join a whole scan of `parcels` because PostGIS prices its spatial predicates high.
+    """
+    cols = f"p.id AS pid, v.id AS vid, p.ward_code, p.sheet_no, p.parcel_no, p.parcel_code{extra}"
+    if fence:
+        return f"""SELECT {cols} FROM {source}parcel_versions v
+                     JOIN LATERAL (SELECT * FROM parcels p WHERE p.id = v.parcel_id OFFSET 0) p ON true
+                    WHERE {' AND '.join(where)}"""
+    return f"""SELECT {cols} FROM {source}parcel_versions v JOIN parcels p ON p.id = v.parcel_id
                 WHERE {' AND '.join(where)}"""
-    return _stream(session, hits, "ward_code, sheet_no, parcel_no, pid", params)
 
 
 def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 100.0, limit: int = 10,
@@ -254,12 +276,9 @@ def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 10
     crs_.check_lonlat(lon, lat)
     if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS_M):
         raise InvalidInput(f"radius: must be between 0 and {MAX_RADIUS_M:g} metres", field="radius")
-    hits = f"""SELECT p.id AS pid, v.id AS vid, p.parcel_code,
-                      round(ST_Distance(v.geom, q.pt)::numeric, 2) AS distance
-                 FROM (SELECT {_POINT} AS pt) q
-                 JOIN parcel_versions v ON ST_DWithin(v.geom, q.pt, :radius)
-                 JOIN parcels p ON p.id = v.parcel_id
-                WHERE v.valid_to IS NULL"""
+    hits = _hits(["v.valid_to IS NULL", "ST_DWithin(v.geom, q.pt, :radius)"], fence=True,
+                 extra=", round(ST_Distance(v.geom, q.pt)::numeric, 2) AS distance",
+                 source=f"(SELECT {_POINT} AS pt) q, ")
     params = {"lon": lon, "lat": lat, "radius": radius, **_out(srid), **_paging(limit, 0)}
     return _stream(session, hits, "distance, parcel_code", params,
                    extra_props=", 'distance_m', page.distance")
@@ -321,11 +340,8 @@ def query_parcels(session: Session, geometry, predicate: str = "intersects", *, 
 
     if predicate not in PREDICATES:
         raise InvalidInput(f"predicate: one of {', '.join(PREDICATES)}", field="predicate", details={"status": 422})
-    hits = f"""SELECT p.id AS pid, v.id AS vid, p.parcel_code
-                 FROM (SELECT ST_Transform(ST_GeomFromWKB(decode(:wkb, 'hex'), :gsrid), 5899) AS g) q
-                 JOIN parcel_versions v ON {PREDICATES[predicate]}
-                 JOIN parcels p ON p.id = v.parcel_id
-                WHERE v.valid_to IS NULL"""
+    hits = _hits(["v.valid_to IS NULL", PREDICATES[predicate]], fence=True,
+                 source="(SELECT ST_Transform(ST_GeomFromWKB(decode(:wkb, 'hex'), :gsrid), 5899) AS g) q, ")
     params = {"wkb": shapely.to_wkb(geometry, hex=True), "gsrid": geometry_srid, **_out(srid),
               **_paging(limit, offset)}
     return _stream(session, hits, "parcel_code, pid", params)
@@ -353,7 +369,7 @@ def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
            'version', v.version, 'valid_from', v.valid_from, 'valid_to', v.valid_to,
            'land_use', v.land_use, 'legal_area_m2', v.legal_area_m2,
            'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
-           'geometry', ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits)::json,
+           'geometry', ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits, 0)::json,
            'opened_by', {_TX.format(t='o')}, 'closed_by', {_TX.format(t='c')}) ORDER BY v.version)
          FROM parcel_versions v JOIN transactions o ON o.id = v.opened_by_tx
          LEFT JOIN transactions c ON c.id = v.closed_by_tx WHERE v.parcel_id = t.id),
@@ -485,7 +501,7 @@ def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0
 def _ward_feature() -> str:
     return (
         """'{"type":"Feature","id":' || to_json(u.code || '@' || u.valid_from)::text"""
-        """ || ',"geometry":' || coalesce(ST_AsGeoJSON(ST_Transform(u.geom, :srid), :digits), 'null')"""
+        """ || ',"geometry":' || coalesce(ST_AsGeoJSON(ST_Transform(u.geom, :srid), :digits, 0), 'null')"""
         """ || ',"properties":' || json_build_object('code', u.code, 'name', u.name, 'level', u.level,"""
         """ 'parent_code', u.parent_code, 'valid_from', u.valid_from, 'valid_to', u.valid_to,"""
         """ 'current', u.valid_to IS NULL OR u.valid_to > current_date,"""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_smorest import Blueprint
+from flask import g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from landdb import crs
 
+from ..db import get_session
 from ..errors import problem
 
 
@@ -57,3 +61,22 @@ class RestBlueprint(Blueprint):
 def output_srid(value: str | None) -> int:
     """The `crs` parameter as an EPSG code (InvalidInput → 400 when not supported)."""
     return crs.parse_crs(value, field="crs")
+
+
+def read_session(*, streaming: bool = False) -> Session:
+    """The request's session, for views that only read.
+
+    When the session has not begun yet and owns its connections (not in tests, which bind it to
+    an outer transaction), it takes its connection in autocommit mode: one statement, no
+    BEGIN/ROLLBACK round trips. A server-side cursor (`streaming`) needs a transaction.
+    """
+    session = get_session()
+    if not streaming and not session.in_transaction() and isinstance(session.get_bind(), Engine):
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
+
+
+def detach_session() -> Session:
+    """Take the request's session away from the request's teardown, which runs as soon as the
+    view returns (before a streamed body is sent): the response's generator closes it."""
+    return g.pop("db_session")

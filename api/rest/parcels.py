@@ -12,7 +12,7 @@ from landdb.errors import InvalidInput
 from ..auth import current_principal, record_personal_data_read, require
 from ..db import get_session
 from . import schemas as s
-from .common import RestBlueprint, output_srid
+from .common import RestBlueprint, detach_session, output_srid, read_session
 from .render import GEOJSON, JSON, feature_collection, text_response
 
 blp = RestBlueprint("parcels", __name__, description="Cadastral parcels (thửa đất) as GeoJSON")
@@ -44,8 +44,8 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, **filters):
     elif bbox_crs is not None:
         raise InvalidInput("bbox-crs: only meaningful with bbox", field="bbox-crs")
     f = core.SearchFilters(bbox=box, bbox_srid=box_srid, **filters)
-    stream = core.search_parcels(get_session(), f, limit=limit, offset=offset, srid=srid)
-    return feature_collection(stream, srid=srid, limit=limit, offset=offset)
+    stream = core.search_parcels(read_session(streaming=limit > core.STREAM_ABOVE), f, limit=limit, offset=offset, srid=srid)
+    return feature_collection(stream, srid=srid, limit=limit, offset=offset, session=detach_session())
 
 
 @blp.route("/parcels/at")
@@ -56,7 +56,7 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, **filters):
 def at(lon, lat, crs=None):
     """The current parcel that contains a point (lon/lat in EPSG:4326)."""
     srid = output_srid(crs)
-    return text_response(core.parcel_at(get_session(), lon, lat, srid), mimetype=GEOJSON, srid=srid)
+    return text_response(core.parcel_at(read_session(), lon, lat, srid), mimetype=GEOJSON, srid=srid)
 
 
 @blp.route("/parcels/near")
@@ -67,8 +67,8 @@ def at(lon, lat, crs=None):
 def near(lon, lat, radius, limit, crs=None):
     """Current parcels within `radius` metres of a point, nearest first."""
     srid = output_srid(crs)
-    stream = core.parcels_near(get_session(), lon, lat, radius=radius, limit=limit, srid=srid)
-    return feature_collection(stream, srid=srid, limit=limit, paged=False)
+    stream = core.parcels_near(read_session(streaming=limit > core.STREAM_ABOVE), lon, lat, radius=radius, limit=limit, srid=srid)
+    return feature_collection(stream, srid=srid, limit=limit, paged=False, session=detach_session())
 
 
 @blp.route("/parcels/query", methods=["POST"])
@@ -86,10 +86,10 @@ def query(body, crs=None):
     geometry_srid = crs_.parse_crs(body.get("crs"), field="crs")
     geometry = core.parse_geometry(body["geometry"], geometry_srid)
     limit, offset = body["limit"], body["offset"]
-    stream = core.query_parcels(get_session(), geometry, body["predicate"], geometry_srid=geometry_srid,
+    stream = core.query_parcels(read_session(streaming=limit > core.STREAM_ABOVE), geometry, body["predicate"], geometry_srid=geometry_srid,
                                 limit=limit, offset=offset, srid=srid)
     return feature_collection(stream, srid=srid, limit=limit, offset=offset,
-                              next_body={**request.get_json(silent=True)})
+                              next_body={**request.get_json(silent=True)}, session=detach_session())
 
 
 @blp.route("/parcels/<parcel_code>", parameters=CODE_PARAM)
@@ -101,7 +101,7 @@ def get(parcel_code, crs=None):
     """One parcel by its code `{ward_code}-{sheet_no}-{parcel_no}` (a retired parcel's last version
     when no current parcel has the code)."""
     srid = output_srid(crs)
-    return text_response(core.get_parcel(get_session(), parcel_code, srid), mimetype=GEOJSON, srid=srid)
+    return text_response(core.get_parcel(read_session(), parcel_code, srid), mimetype=GEOJSON, srid=srid)
 
 
 @blp.route("/parcels/<parcel_code>/history", parameters=CODE_PARAM)
@@ -113,7 +113,7 @@ def history(parcel_code, crs=None):
     """The parcel's versions (with geometry), the journal transactions that opened and closed
     them, and the parent and child parcels of splits and merges."""
     srid = output_srid(crs)
-    return text_response(core.parcel_history(get_session(), parcel_code, srid), srid=srid)
+    return text_response(core.parcel_history(read_session(), parcel_code, srid), srid=srid)
 
 
 @blp.route("/parcels/<parcel_code>/rights", parameters=CODE_PARAM)

@@ -8,7 +8,7 @@ from landdb import parcels as core
 from ..auth import record_personal_data_read, require
 from ..db import get_session
 from . import schemas as s
-from .common import RestBlueprint, output_srid
+from .common import RestBlueprint, output_srid, read_session
 from .render import GEOJSON, text_response
 
 blp = RestBlueprint("registers", __name__, description="Wards, statistics and owners")
@@ -24,7 +24,7 @@ def wards(at=None, crs=None):
     counts and the 2025 mergers that formed or ended them. Codes are reused across periods, so
     each feature's id is `code@valid_from`."""
     srid = output_srid(crs)
-    return text_response(core.list_wards(get_session(), at=at, srid=srid), mimetype=GEOJSON, srid=srid)
+    return text_response(core.list_wards(read_session(), at=at, srid=srid), mimetype=GEOJSON, srid=srid)
 
 
 @blp.route("/wards/<code>", parameters=[{
@@ -38,7 +38,7 @@ def ward(code, at=None, crs=None):
     """One ward or commune: the unit with this code valid on `at` (default: the current one, or
     the latest period of an abolished code)."""
     srid = output_srid(crs)
-    return text_response(core.get_ward(get_session(), code, at=at, srid=srid), mimetype=GEOJSON, srid=srid)
+    return text_response(core.get_ward(read_session(), code, at=at, srid=srid), mimetype=GEOJSON, srid=srid)
 
 
 @blp.route("/stats/land-use")
@@ -49,7 +49,7 @@ def ward(code, at=None, crs=None):
 def land_use(ward=None):
     """Current parcels' count, legal area and geometric area per land-use code, in one ward or
     in the whole register."""
-    return text_response(core.land_use_stats(get_session(), ward))
+    return text_response(core.land_use_stats(read_session(), ward))
 
 
 @blp.route("/parties")

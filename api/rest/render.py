@@ -44,8 +44,12 @@ def paging_links(matched: int, returned: int, limit: int, offset: int, *, paged:
 
 
 def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: int = 0,
-                       paged: bool = True, next_body: dict | None = None) -> Response:
-    """Stream a FeatureCollection: a small head written here, the features as PostGIS wrote them."""
+                       paged: bool = True, next_body: dict | None = None, session=None) -> Response:
+    """Stream a FeatureCollection: a small head written here, the features as PostGIS wrote them.
+
+    `session` (detached from the request, see common.detach_session) is closed when the body has
+    been sent or the client went away.
+    """
     links = paging_links(stream.matched, stream.returned, limit, offset, paged=paged)
     if next_body is not None and offset + stream.returned < stream.matched:
         # POST searches page by posting again; say with which body.
@@ -63,9 +67,13 @@ def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: 
     head_text = json.dumps(head)[:-1] + ',"features":['
 
     def body():
-        yield head_text
-        yield from stream.chunks
-        yield "]}"
+        try:
+            yield head_text
+            yield from stream.chunks
+            yield "]}"
+        finally:
+            if session is not None:
+                session.close()
 
     resp = Response(stream_with_context(body()), mimetype=GEOJSON)
     resp.headers["Content-Crs"] = f"<{crs_uri(srid)}>"

@@ -111,7 +111,10 @@ class PartiesArgs(ma.Schema):
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details (extension members allowed)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = f.String(metadata={"description": "A URI for the kind of problem (about:blank)"})
     title = f.String()
@@ -128,6 +131,8 @@ class Link(ma.Schema):
     rel = f.String(required=True)
     type = f.String()
     title = f.String()
+    method = f.String(metadata={"description": "POST for the next page of /parcels/query"})
+    body = f.Dict(metadata={"description": "The body to POST for that page"})
 
 
 class ParcelProperties(ma.Schema):
