@@ -243,11 +243,16 @@ def _order(q: FeatureQuery) -> str:
 
 
 def select_sql(q: FeatureQuery, fmt: str, member: str | None = None) -> tuple[str, dict]:
-    """The one statement that filters, orders, pages and renders: (sql, params)."""
+    """The one statement that counts, filters, orders, pages and renders: (sql, params).
+
+    Each row is (numberMatched, rendered feature); the count is an uncorrelated subquery, so
+    PostgreSQL runs it once (an InitPlan) and the client needs one round trip, not two.
+    """
     ft = q.feature_type
     params = dict(q.params)
     params["srs_name"] = q.srs_name
-    sql = f"SELECT {member or member_sql(q, fmt)} FROM {ft.from_sql} WHERE {_where(q)} ORDER BY {_order(q)}"
+    sql = (f"SELECT (SELECT count(*) FROM {ft.from_sql} WHERE {_where(q)}) AS n, {member or member_sql(q, fmt)} AS m "
+           f"FROM {ft.from_sql} WHERE {_where(q)} ORDER BY {_order(q)}")
     if q.count is not None:
         sql += " LIMIT :_limit"
         params["_limit"] = q.count
@@ -263,29 +268,41 @@ def count(session: Session, q: FeatureQuery) -> int:
     return session.execute(text(f"SELECT count(*) FROM {ft.from_sql} WHERE {_where(q)}"), q.params).scalar_one()
 
 
-def stream(session: Session, q: FeatureQuery, fmt: str, *, batch: int = 500,
-           separator: str = "", member: str | None = None) -> Iterator[str]:
-    """Rendered features in chunks of `batch`, from a server-side cursor.
+#: pages up to this size are fetched in one go; larger ones stream from a server-side cursor.
+BUFFERED_MAX = 5000
 
-    The statement runs (and fails, for a bad filter) when this is first advanced.
-    """
+
+def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = None, separator: str = "",
+           batch: int = 1000) -> tuple[int, Iterator[str]]:
+    """(numberMatched, rendered features in chunks). The statement has run when this returns,
+    so a bad filter fails here, before any byte is sent; a large page streams afterwards from
+    a server-side cursor (the caller keeps the session open until the iterator is exhausted)."""
     sql, params = select_sql(q, fmt, member)
+    conn = session.connection()
+    if q.count is not None and q.count <= BUFFERED_MAX:
+        rows = conn.execute(text(sql), params).all()
+        if not rows:
+            return (count(session, q) if q.start else 0), iter(())
+        return rows[0][0], iter([separator.join(r[1] for r in rows)])
+    # A cursor's plan is tuned for the first rows by default, which picks a primary-key walk
+    # over the spatial index; we read every row, so say so.
+    conn.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
     # Per-statement options: the connection itself must not switch to server-side cursors.
-    result = session.connection().execute(text(sql), params,
-                                          execution_options={"stream_results": True, "max_row_buffer": batch})
-    first = True
-    try:
-        while True:
-            rows = result.fetchmany(batch)
-            if not rows:
-                break
-            chunk = separator.join(r[0] for r in rows)
-            if separator and not first:
-                chunk = separator + chunk
-            first = False
-            yield chunk
-    finally:
+    result = conn.execute(text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch})
+    first = result.fetchmany(batch)
+    if not first:
         result.close()
+        return (count(session, q) if q.start else 0), iter(())
+
+    def chunks() -> Iterator[str]:
+        try:
+            yield separator.join(r[1] for r in first)
+            while rows := result.fetchmany(batch):
+                yield separator + separator.join(r[1] for r in rows)
+        finally:
+            result.close()
+
+    return first[0][0], chunks()
 
 
 def extent_wgs84(session: Session, ft: FeatureType) -> tuple[float, float, float, float] | None:

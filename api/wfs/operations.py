@@ -179,20 +179,12 @@ def _kvp_of(req: WFSRequest) -> dict[str, str]:
     return out
 
 
-def _primed(chunks: Iterator[str]) -> Iterator[str]:
-    """Run the statement now (so a bad filter is a 400, not a broken stream), then stream."""
+def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int, Iterator[str]]:
+    """Run the statement now (so a bad filter is a 400, not a broken stream)."""
     try:
-        first = next(chunks)
-    except StopIteration:
-        return iter(())
+        return features.render(session, q, fmt, **kw)
     except DBAPIError as exc:
         raise _db_failure(exc) from None
-
-    def rest():
-        yield first
-        yield from chunks
-
-    return rest()
 
 
 def _db_failure(exc: DBAPIError) -> OWSException:
@@ -216,43 +208,39 @@ def _count(session: Session, q: FeatureQuery) -> int:
 def get_feature(req: WFSRequest, session: Session, url: str) -> Result:
     fmt = req.format
     q = build_query(req)
-    matched = _count(session, q)
-    if req.stored_query_id and matched == 0:
-        raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
     if req.result_type == "hits":
-        return Result(output.hits(fmt, req.version, matched), output.CONTENT_TYPES[fmt])
-    returned = max(0, min(q.count, matched - q.start))
-    next_url = _page_url(req, url, q.start + q.count, q.count) if q.start + returned < matched and q.count else None
-    prev_url = _page_url(req, url, max(0, q.start - q.count), q.count) if q.start > 0 and q.count else None
+        return Result(output.hits(fmt, req.version, _count(session, q)), output.CONTENT_TYPES[fmt])
+    crs_name = None
     if fmt == "geojson":
         crs_name = None if q.srid == 4326 else q.srs_name
-        if q.srid == 4326:
-            q.lat_first = False  # GeoJSON is longitude-first whatever the spelling
+        q.lat_first = False  # GeoJSON is longitude-first whatever the spelling
     describe = {"service": "WFS", "version": req.version, "request": "DescribeFeatureType",
                 "typeName" if req.version != "2.0.0" else "typeNames": q.feature_type.qname}
     if fmt != {"2.0.0": "gml32", "1.1.0": "gml311", "1.0.0": "gml2"}[req.version] and fmt != "geojson":
         describe["outputFormat"] = {"gml32": "application/gml+xml; version=3.2", "gml311": "text/xml; subtype=gml/3.1.1",
                                     "gml2": "text/xml; subtype=gml/2.1.2"}[fmt]
     describe_url = url + "?" + urlencode(describe)
-    head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
-                                 next_url=next_url, previous_url=prev_url,
-                                 crs_name=crs_name if fmt == "geojson" else None)
-    if req.stored_query_id and req.version == "2.0.0":
+    if req.stored_query_id and req.version == "2.0.0" and fmt == "gml32":
         # GetFeatureById answers the bare feature.
-        sql_member = features.member_sql(q, fmt)
-        if fmt == "gml32":
-            sql_member = sql_member.replace("'<wfs:member>' || ", "", 1).replace("</wfs:member>'", "'")
-            head = '<?xml version="1.0" encoding="UTF-8"?>\n'
-            tail = ""
-            body = _primed(features.stream(session, q, fmt, member=sql_member))
-            first = "".join(body)
-            ns = (f' xmlns:{features.PREFIX}="{features.NAMESPACE}" xmlns:gml="http://www.opengis.net/gml/3.2"'
-                  ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-                  f' xsi:schemaLocation="{features.NAMESPACE} {_esc(describe_url)}"')
-            tag_end = first.index(" ")
-            return Result(head + first[:tag_end] + ns + first[tag_end:], output.CONTENT_TYPES[fmt])
-    sep = "," if fmt == "geojson" else ""
-    body = _primed(features.stream(session, q, fmt, separator=sep))
+        member = features.member_sql(q, fmt).replace("'<wfs:member>' || ", "", 1).replace("</wfs:member>'", "'")
+        matched, body = _render(session, q, fmt, member=member)
+        if not matched:
+            raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
+        first = "".join(body)
+        ns = (f' xmlns:{features.PREFIX}="{features.NAMESPACE}" xmlns:gml="http://www.opengis.net/gml/3.2"'
+              ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+              f' xsi:schemaLocation="{features.NAMESPACE} {_esc(describe_url)}"')
+        tag_end = first.index(" ")
+        return Result('<?xml version="1.0" encoding="UTF-8"?>\n' + first[:tag_end] + ns + first[tag_end:],
+                      output.CONTENT_TYPES[fmt])
+    matched, body = _render(session, q, fmt, separator="," if fmt == "geojson" else "")
+    if req.stored_query_id and matched == 0:
+        raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
+    returned = max(0, min(q.count, matched - q.start))
+    next_url = _page_url(req, url, q.start + q.count, q.count) if q.start + returned < matched and q.count else None
+    prev_url = _page_url(req, url, max(0, q.start - q.count), q.count) if q.start > 0 and q.count else None
+    head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
+                                 next_url=next_url, previous_url=prev_url, crs_name=crs_name)
 
     def generate():
         yield head
@@ -274,13 +262,12 @@ def get_property_value(req: WFSRequest, session: Session, url: str) -> Result:
     ft = q.feature_type
     if name != ft.geometry_name and ft.property(name) is None:
         raise invalid("valueReference", f"{ft.qname} has no property {req.value_reference!r}")
-    matched = _count(session, q)
     if req.result_type == "hits":
-        head, tail = output.value_collection(matched, 0)
+        head, tail = output.value_collection(_count(session, q), 0)
         return Result(head + tail, "application/xml; charset=UTF-8")
+    matched, body = _render(session, q, "gml32", member=features.value_sql(q, name))
     returned = max(0, min(q.count, matched - q.start))
     head, tail = output.value_collection(matched, returned)
-    body = _primed(features.stream(session, q, "gml32", member=features.value_sql(q, name)))
 
     def generate():
         yield head

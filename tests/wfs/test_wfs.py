@@ -475,3 +475,17 @@ def test_no_personal_data_anywhere(client, grid, session):
         text = r.get_data(as_text=True)
         assert "Bí Mật" not in text and "022090009999" not in text
     assert shapely_wkt is not None
+
+
+def test_large_pages_stream_from_a_server_side_cursor(client, mode, grid, session):
+    from landdb.features import BUFFERED_MAX
+
+    from .conftest import current_parcel_count
+
+    expected = current_parcel_count(session)
+    body = json.loads(get_feature(client, mode, outputFormat="application/json", count=BUFFERED_MAX + 1).data)
+    assert body["numberMatched"] == expected == body["numberReturned"] == len(body["features"])
+    ids = [int(f["id"].split(".")[1]) for f in body["features"]]
+    assert ids == sorted(ids)
+    root = validate(get_feature(client, mode, count=BUFFERED_MAX + 1, startIndex=expected - 3).data, client)
+    assert len(fids(root)) == 3 and root.get("previous") is not None and root.get("next") is None

@@ -1,0 +1,292 @@
+"""Benchmark of the WFS GetFeature hot paths against PostGIS and the HTTP server's ceiling.
+
+In one run, at the same concurrency, for each case —
+  gml1000   GetFeature of a bbox holding ~1 000 parcels, GML 3.2 (the 2.0 default)
+  json1000  the same bboxes as GeoJSON (outputFormat=application/json)
+  one       GetFeature of a bbox holding one parcel, GML 3.2
+— it measures:
+  app     the /wfs request through gunicorn (the production server), driven by wrk;
+  raw     the very SQL the request runs (one SELECT that counts numberMatched and renders the
+          features), fetched whole, sent straight to PostGIS with psycopg2 from N processes;
+  const   a constant body of the same size through the same gunicorn (bench-only route
+          /wfs/_bench/constant, on only with LANDDB_WFS_BENCH=1) — the HTTP ceiling.
+Then the peak RSS of a gunicorn worker while it streams the whole parcel layer as GML 3.2.
+
+Usage (a database of its own holding the parcels, e.g. from `landdb sample generate --parcels 200000`
+then `landdb sample load`):
+
+    apt-get install wrk
+    DATABASE_URL=postgresql://landdb@127.0.0.1:54329/landdb_bench_wfs \\
+        .venv/bin/python bench/bench_wfs.py --duration 10 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from api.wfs import operations  # noqa: E402
+from api.wfs.parse import from_kvp  # noqa: E402
+from landdb import features  # noqa: E402
+from landdb.db import normalize_url  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_rest import run_wrk  # noqa: E402
+
+CASES = ("gml1000", "json1000", "one")
+
+
+def pick_boxes(engine, n: int, seed: int) -> dict[str, list[tuple[float, ...]]]:
+    """EPSG:5899 boxes around ~1 000 neighbouring parcels, and tiny boxes inside one parcel."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT setseed(:s)"), {"s": (seed % 1000) / 1000.0})
+        centres = conn.execute(text("""
+            SELECT ST_PointOnSurface(v.geom) AS g, ST_X(ST_PointOnSurface(v.geom)) AS x,
+                   ST_Y(ST_PointOnSurface(v.geom)) AS y
+              FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id AND v.valid_to IS NULL
+             WHERE p.retired_on IS NULL ORDER BY random() LIMIT :n"""), {"n": n}).all()
+        big = []
+        for row in centres[: max(5, n // 10)]:
+            box = conn.execute(text("""
+                WITH k AS (SELECT v.geom FROM parcel_versions v WHERE v.valid_to IS NULL
+                            ORDER BY v.geom <-> CAST(:g AS geometry) LIMIT 850)
+                SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM k) s"""),
+                {"g": row.g}).one()
+            big.append(tuple(round(v, 2) for v in box))
+        one = [(round(r.x - 0.2, 2), round(r.y - 0.2, 2), round(r.x + 0.2, 2), round(r.y + 0.2, 2)) for r in centres]
+    return {"gml1000": big, "json1000": big, "one": one}
+
+
+def kvp(case: str, box) -> dict[str, str]:
+    params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature", "typeNames": "landdb:parcels",
+              "bbox": ",".join(map(str, box)) + ",urn:ogc:def:crs:EPSG::5899"}
+    if case == "json1000":
+        params["outputFormat"] = "application/json"
+    return params
+
+
+def statements(engine, params: dict) -> list[tuple[str, dict]]:
+    """The SQL the WFS runs for this request (one statement: count + rendering), for psycopg2."""
+    req = from_kvp(params)
+    q = operations.build_query(req)
+    fmt = req.format
+    if fmt == "geojson":
+        q.lat_first = False
+    sql, p = features.select_sql(q, fmt)
+    t = text(sql)
+    compiled = t.bindparams(**{k: v for k, v in p.items() if k in t._bindparams}).compile(dialect=engine.dialect)
+    return [(str(compiled), compiled.params)]
+
+
+def _raw_worker(args):
+    dsn, work, deadline, seed = args
+    import psycopg2
+
+    conn = psycopg2.connect(dsn, options="-c statement_timeout=15000 -c timezone=UTC")
+    conn.autocommit = True
+    rnd = random.Random(seed)
+    lat = []
+    with conn.cursor() as cur:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            for sql, params in rnd.choice(work):
+                cur.execute(sql, params)
+                "".join(r[-1] for r in cur.fetchall())
+            lat.append(time.perf_counter() - t0)
+    conn.close()
+    return lat
+
+
+def run_raw(dsn: str, work, concurrency: int, duration: float) -> dict:
+    deadline = time.perf_counter() + duration
+    with mp.get_context("fork").Pool(concurrency) as pool:
+        lats = pool.map(_raw_worker, [(dsn, work, deadline, i) for i in range(concurrency)])
+    lat = sorted(x for chunk in lats for x in chunk)
+    return {"rps": len(lat) / duration, "p50_ms": 1000 * lat[len(lat) // 2],
+            "p99_ms": 1000 * lat[int(len(lat) * 0.99)], "requests": len(lat)}
+
+
+def start_server(database_url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": database_url, "LANDDB_WFS_BENCH": "1",
+           "LANDDB_RATE_LIMIT": "", "LANDDB_RATE_LIMIT_PUBLIC": "",
+           "LANDDB_POOL_SIZE": str(max(2, threads)), "LANDDB_MAX_OVERFLOW": "2"}
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+           "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
+           "--log-level", "warning", "api.wsgi:app"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    for _ in range(150):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise SystemExit("gunicorn did not answer /healthz")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def body_size(base: str, urls: list[str]) -> int:
+    sizes = []
+    for url in urls[:10]:
+        with urllib.request.urlopen(base + url) as resp:
+            sizes.append(len(resp.read()))
+    return int(statistics.mean(sizes))
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def full_layer_rss(database_url: str, port: int, n_parcels: int) -> dict:
+    """Stream the whole layer as GML 3.2 from a one-worker gunicorn; sample the worker's RSS."""
+    server = start_server(database_url, port, 1, 1)
+    try:
+        worker = _children(server.pid)[0]
+        before = _rss_kb(worker)
+        peak = [before]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss_kb(worker))
+                time.sleep(0.02)
+
+        t = threading.Thread(target=sample)
+        t.start()
+        url = f"http://127.0.0.1:{port}/wfs?" + urlencode(
+            {"service": "WFS", "version": "2.0.0", "request": "GetFeature", "typeNames": "landdb:parcels",
+             "count": max(n_parcels, 1)})
+        t0 = time.perf_counter()
+        size = 0
+        with urllib.request.urlopen(url, timeout=600) as resp:
+            while chunk := resp.read(1 << 20):
+                size += len(chunk)
+        elapsed = time.perf_counter() - t0
+        done.set()
+        t.join()
+        return {"bytes": size, "seconds": elapsed, "rss_before_mb": before / 1024, "rss_peak_mb": peak[0] / 1024}
+    finally:
+        stop_server(server)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--port", type=int, default=8766)
+    ap.add_argument("--inputs", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results_wfs.json"))
+    args = ap.parse_args()
+    if not args.database_url:
+        raise SystemExit("give --database-url or DATABASE_URL (a database of its own, not the shared dev one)")
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    url = normalize_url(args.database_url)
+    dsn = url.replace("postgresql+psycopg2://", "postgresql://")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n_parcels = conn.execute(text("SELECT count(*) FROM parcels WHERE retired_on IS NULL")).scalar_one()
+    boxes = pick_boxes(engine, args.inputs, args.seed)
+    cases = args.cases.split(",")
+    urls = {c: ["/wfs?" + urlencode(kvp(c, b)) for b in boxes[c]] for c in cases}
+    sql = {c: [statements(engine, kvp(c, b)) for b in boxes[c]] for c in cases}
+    engine.dispose()
+
+    base = f"http://127.0.0.1:{args.port}"
+    results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
+                     "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(), "cases": {}}
+    server = start_server(url, args.port, args.workers, args.threads)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for case in cases:
+                size = body_size(base, urls[case])
+                app = run_wrk(base, urls[case], args.concurrency, args.duration, Path(tmp))
+                raw = run_raw(dsn, sql[case], args.concurrency, args.duration)
+                const = run_wrk(base, [f"/wfs/_bench/constant?size={size}"], args.concurrency, args.duration,
+                                Path(tmp))
+                results["cases"][case] = {"body_bytes": size, "app": app, "raw": raw, "const": const,
+                                          "app_vs_raw": app["rps"] / raw["rps"],
+                                          "app_vs_const": app["rps"] / const["rps"]}
+                print(f"{case}: {json.dumps(results['cases'][case])}", file=sys.stderr)
+    finally:
+        stop_server(server)
+    if not args.skip_rss:
+        results["full_layer_gml"] = full_layer_rss(url, args.port + 1, n_parcels)
+        print(f"full layer: {json.dumps(results['full_layer_gml'])}", file=sys.stderr)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+def table(results: dict) -> str:
+    lines = [
+        f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
+        f"{results['duration_s']:g} s per cell; gunicorn {results['workers']} gthread workers × "
+        f"{results['threads']} threads; {results['cpus']} CPUs shared by server, PostGIS and load generator.",
+        "",
+        "| case | body | app req/s | p50 / p99 ms | raw PostGIS req/s | p50 / p99 ms | HTTP ceiling req/s "
+        "| p50 / p99 ms | app ÷ raw | app ÷ ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, r in results["cases"].items():
+        a, w, c = r["app"], r["raw"], r["const"]
+        lines.append(
+            f"| {case} | {r['body_bytes'] / 1000:.1f} kB | {a['rps']:.0f} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} "
+            f"| {w['rps']:.0f} | {w['p50_ms']:.1f} / {w['p99_ms']:.1f} | {c['rps']:.0f} "
+            f"| {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['app_vs_raw']:.2f} | {r['app_vs_const']:.2f} |"
+        )
+    if "full_layer_gml" in results:
+        f = results["full_layer_gml"]
+        lines += ["", f"Full-layer GML 3.2 download ({results['parcels']:,} parcels, {f['bytes'] / 1e6:.0f} MB in "
+                      f"{f['seconds']:.1f} s): worker RSS {f['rss_before_mb']:.0f} MB before, "
+                      f"peak {f['rss_peak_mb']:.0f} MB."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
