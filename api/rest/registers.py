@@ -62,7 +62,7 @@ def land_use(ward=None):
 @blp.doc(security=[{"bearerAuth": []}])
 def parties(q, limit, offset):
     """Owner search (officers and `owners:read` keys only): by ID number, or by name words with
-    case and diacritics ignored ("nguyen van an" finds "Nguyễn Văn An"). Personal data: each
+    case and diacritics ignored ("nguyen van" finds "Nguyễn Văn …"). Personal data: each
     response that returns parties is written to the access log."""
     read = core.search_parties(get_session(), q, limit=limit, offset=offset)
     if read.party_ids:
