@@ -71,7 +71,7 @@ def register_first_registration(
     parcel_no = reg.allocate_parcel_no(ward_code, int(sheet_no), parcel_no)
     cert_id = reg.issue_certificate(certificate)
     pid = reg.new_parcel(ward_id, ward_code, int(sheet_no), parcel_no, national_id)
-    reg.touch(pid, "target")
+    reg.touch(pid, "subject")
     reg.open_rights([
         dict(h, parcel_id=pid, certificate_id=cert_id, origin=origin or h.get("origin"),
              term_end=rs.opt_date(term_end, "term_end"))

@@ -602,10 +602,18 @@ def describe(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
                             WHERE c.{{col}} = t.id AND c.id IN (
                                   SELECT certificate_id FROM rights WHERE parcel_id IN (SELECT parcel_id FROM tp)))"""
 
-    def side(col: str, role: str) -> str:
+    # Parcels opened: their first version is the transaction's; closed: retired by it.
+    opened_parcels = ("EXISTS (SELECT 1 FROM parcel_versions v WHERE v.parcel_id = p.id AND v.version = 1 "
+                      "AND v.opened_by_tx = t.id)")
+    closed_parcels = ("p.retired_on IS NOT NULL AND EXISTS (SELECT 1 FROM parcel_versions v WHERE v.parcel_id = p.id "
+                      "AND v.closed_by_tx = t.id AND v.valid_to = p.retired_on) AND NOT EXISTS (SELECT 1 FROM "
+                      "parcel_versions v WHERE v.parcel_id = p.id AND v.opened_by_tx = t.id)")
+
+    def side(col: str, which: str) -> str:
         return f"""json_build_object(
-            'parcels', (SELECT coalesce(json_agg(p.parcel_code ORDER BY p.id), '[]')
-                          FROM tp JOIN parcels p ON p.id = tp.parcel_id WHERE tp.role = '{role}'),
+            'parcels', (SELECT coalesce(json_agg(code ORDER BY id), '[]') FROM (
+                          SELECT DISTINCT p.id, p.parcel_code AS code
+                            FROM tp JOIN parcels p ON p.id = tp.parcel_id WHERE {which}) x),
             'versions', (SELECT coalesce(json_agg(json_build_object('parcel', p.parcel_code, 'version', v.version,
                                  'valid_from', v.valid_from, 'valid_to', v.valid_to, 'land_use', v.land_use,
                                  'legal_area_m2', v.legal_area_m2) ORDER BY p.id, v.version), '[]')
@@ -627,8 +635,8 @@ def describe(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
             'parcels', (SELECT coalesce(json_agg(json_build_object('parcel', p.parcel_code, 'role', tp.role)
                                                  ORDER BY p.id, tp.role), '[]')
                           FROM tp JOIN parcels p ON p.id = tp.parcel_id),
-            'closed', {side('closed_by_tx', 'source')},
-            'opened', {side('opened_by_tx', 'target')})
+            'closed', {side('closed_by_tx', closed_parcels)},
+            'opened', {side('opened_by_tx', opened_parcels)})
           FROM t
     """
     out = session.execute(text(sql), {"id": tx_id}).scalar()

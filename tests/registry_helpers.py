@@ -1,8 +1,10 @@
-"""Helpers for registry tests: polygons in the empty test area, request bodies, unique serials.
+"""Helpers for registry tests: polygons in the empty test area, request bodies, unique serials,
+and a database of their own for tests that must COMMIT (concurrency, faults).
 
-Registry tests use sheets 700–799 of ward 06691. Parcels that tests COMMIT (concurrency, faults,
-the bench's checks) live in the test area's north-east corner (E ≥ 446 500, N ≥ 2 336 500), which
-no rolled-back test uses, so they never collide with other tests' parcels.
+Registry tests use sheets 700–799 of ward 06691. Tests that commit do so in `own_database_url`
+(migrated, reference data, no sample), never in the shared test database, whose other tests
+count its rows; there the parcels go in the test area's north-east corner (E ≥ 446 500,
+N ≥ 2 336 500).
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ def counts(session) -> dict:
 def new_sheet() -> int:
     """A sheet in 700–799 no other test of this run uses (for parcel-number assertions)."""
     return 700 + next(_sheet_numbers) % 100
+
+
+_own_db: dict[str, str] = {}
+
+
+def own_database_url(pg_server: str) -> str:
+    """A database for tests that commit: created once per run, migrated, with reference data."""
+    if "url" not in _own_db:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session
+
+        from landdb import migrate
+        from landdb.reference import sync_reference_data
+
+        from .conftest import create_database
+
+        url = create_database(pg_server, "landdb_registry_commits")
+        migrate.upgrade(url)
+        engine = create_engine(url)
+        with Session(engine) as s, s.begin():
+            sync_reference_data(s)
+        engine.dispose()
+        _own_db["url"] = url
+    return _own_db["url"]
 
 
 _cells = itertools.count()

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from api import create_app
 from landdb import auth, journal
 
-from ..registry_helpers import (BANK, X0, Y0, commit_parcel, first_registration_body, person, rect, serial,
-                                transfer_body)
+from ..registry_helpers import (BANK, X0, Y0, commit_parcel, first_registration_body, own_database_url, person,
+                                rect, serial, transfer_body)
 
 X, Y = X0 + 1400, Y0 + 1400
 
@@ -180,12 +180,13 @@ def test_openapi_documents_the_transaction_endpoints(client):
 # --- 16 clients at once, against committed data -----------------------------------------------
 
 
-def test_sixteen_clients_transfer_one_parcel_one_201_fifteen_409(settings, database_url):
-    engine = create_engine(database_url)
+def test_sixteen_clients_transfer_one_parcel_one_201_fifteen_409(settings, pg_server):
+    url = own_database_url(pg_server)  # this test commits: not in the shared test database
+    engine = create_engine(url)
     code, seller = commit_parcel(engine)
     with Session(engine) as s, s.begin():
         key, _ = auth.create_key(s, "officer for the concurrency test", "officer")
-    app = create_app(settings.with_(pool_size=17, max_overflow=0, rate_limit=""), testing=True)
+    app = create_app(settings.with_(database_url=url, pool_size=17, max_overflow=0, rate_limit=""), testing=True)
     barrier = threading.Barrier(16)
     statuses: list[int] = []
 

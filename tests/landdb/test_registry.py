@@ -16,7 +16,8 @@ from landdb.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from landdb.registry_support import Registration
 
 from ..registry_helpers import (BANK, X0, Y0, code_of, commit_parcel, counts, current_version,
-                                first_registration_body, new_sheet, person, rect, serial, transfer_body)
+                                first_registration_body, new_sheet, own_database_url, person, rect, serial,
+                                transfer_body)
 
 X, Y = X0 + 1000, Y0 + 1000  # rolled-back registry tests use this part of the test area
 
@@ -353,10 +354,11 @@ def test_same_idempotency_key_registers_once(session):
 
 
 @pytest.fixture
-def pool(database_url):
+def pool(pg_server):
+    """Connections to a database of the registry tests' own: these tests commit."""
     from sqlalchemy import create_engine
 
-    eng = create_engine(database_url, pool_size=17, max_overflow=0)
+    eng = create_engine(own_database_url(pg_server), pool_size=17, max_overflow=0)
     yield eng
     eng.dispose()
 
