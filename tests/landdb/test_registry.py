@@ -488,3 +488,43 @@ def test_a_registration_killed_half_way_leaves_no_trace(pool):
         assert counts(s) == before
         assert current_version(s, code) == 1
         assert journal.verify(s).ok
+
+
+# --- the journal replays to the register ----------------------------------------------------
+
+
+def test_a_replay_of_the_journal_reproduces_every_kind(session):
+    """Each kind's payload (landdb.effects/1) replays, on top of the sample, to the very rows written."""
+    from landdb.sample import replay
+
+    holders = [dict(person(1), share=0.5), dict(person(2), share=0.5)]
+    a = code_of(first(session, X, Y, w=20, holders=holders))
+    b = code_of(first(session, X, Y + 10, w=20, holders=holders))
+    bank = {"id_number": BANK["id_number"]}
+    for body in [
+        {"kind": "mortgage", "parcel": a, "expected_version": 1, "effective_date": "2024-04-01", "mortgagee": BANK,
+         "secured_amount_vnd": 900_000_000},
+        {"kind": "transfer", "parcel": a, "expected_version": 2, "effective_date": "2024-05-01",
+         "transferors": [{"id_number": person(1)["id_number"]}], "transferees": [dict(person(3), share=0.5)],
+         "certificate": {"serial": serial()}, "mortgagee_consent": [bank]},
+        {"kind": "mortgage_release", "parcel": a, "expected_version": 3, "effective_date": "2024-05-02", "mortgagee": bank},
+        {"kind": "gift", "parcel": a, "expected_version": 4, "effective_date": "2024-05-03",
+         "transferors": [{"id_number": person(3)["id_number"]}], "transferees": [dict(person(1), share=0.5)],
+         "certificate": {"serial": serial()}},
+        {"kind": "land_use_change", "parcel": a, "expected_version": 5, "effective_date": "2024-06-01", "land_use": "TMD"},
+        {"kind": "land_use_change", "parcel": b, "expected_version": 1, "effective_date": "2024-06-01", "land_use": "TMD"},
+        {"kind": "certificate_reissue", "parcel": a, "expected_version": 6, "effective_date": "2024-06-02",
+         "certificate": {"serial": serial("AA")}},
+        {"kind": "geometry_correction", "parcel": a, "expected_version": 7, "effective_date": "2024-06-03",
+         "geometry": rect(X, Y, 20, 10), "legal_area_m2": 200},
+    ]:
+        reg(session, body)
+    merged = code_of(reg(session, {"kind": "merge", "parcels": [a, b], "expected_version": {a: 8, b: 2},
+                                   "effective_date": "2024-07-01", "certificate": {"serial": serial()}}))
+    reg(session, {"kind": "split", "parcel": merged, "expected_version": 1, "effective_date": "2024-08-01",
+                  "children": [{"geometry": rect(X, Y, 7, 20), "legal_area_m2": 140},
+                               {"geometry": rect(X + 7, Y, 13, 20), "legal_area_m2": 260}]})
+    replayed = replay.replay_database(session)
+    assert replay.compare(replayed, replay.database_state(session)) == []
+    past = replay.replay_database(session, until="2024-05-02")
+    assert replay.compare(past, replay.database_state(session, until="2024-05-02")) == []
