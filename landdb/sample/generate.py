@@ -153,13 +153,22 @@ def _sheets(layout: lay.Layout) -> dict[int, int]:
     return sheet
 
 
-def _poles_wgs84(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pole of inaccessibility of each polygon, in WGS 84 (lat, lon)."""
-    circles = shapely.maximum_inscribed_circle(geoms, tolerance=0.01)
-    xy = shapely.get_coordinates(shapely.get_point(circles, 0))
+def poles(geoms: np.ndarray) -> np.ndarray:
+    """Pole of inaccessibility of each (one-part) polygon: the centre of its largest inscribed
+    circle, found to within 1 % of the parcel's size (GEOS; much faster per part than per multi)."""
+    parts = shapely.get_parts(geoms)
+    if len(parts) != len(geoms):
+        raise ValueError("poles() expects one polygon per parcel")
+    tolerance = np.sqrt(shapely.area(parts)) / 100.0
+    return shapely.get_point(shapely.maximum_inscribed_circle(parts, tolerance=tolerance), 0)
+
+
+def national_ids(geoms: np.ndarray) -> np.ndarray:
+    """The national parcel IDs: GeoHash (12) of each pole, converted to WGS 84 with pyproj."""
+    pts = poles(geoms)
     t = pyproj.Transformer.from_crs(geo.SRID, 4326, always_xy=True)
-    lon, lat = t.transform(xy[:, 0], xy[:, 1])
-    return np.asarray(lat), np.asarray(lon)
+    lon, lat = t.transform(shapely.get_x(pts), shapely.get_y(pts))
+    return encode(np.asarray(lat), np.asarray(lon)), np.asarray(lat), np.asarray(lon)
 
 
 def build_lots(layout: lay.Layout, planner: _Planner, rng: np.random.Generator) -> list[hist.Lot]:
@@ -169,8 +178,7 @@ def build_lots(layout: lay.Layout, planner: _Planner, rng: np.random.Generator) 
     geoms = lay.polygons(layout, runs)
     wkts = shapely.to_wkb(shapely.set_srid(geoms, geo.SRID), hex=True, include_srid=True)
     areas = shapely.area(geoms)
-    lat, lon = _poles_wgs84(geoms)
-    ids = encode(lat, lon)
+    ids, lat, lon = national_ids(geoms)
     seen: dict[str, int] = {}
     for k, nid in enumerate(ids):
         if nid in seen:  # two lots whose poles fall in one 2 cm cell: take the next cell east
@@ -184,10 +192,12 @@ def build_lots(layout: lay.Layout, planner: _Planner, rng: np.random.Generator) 
 
     # Street names: each unit's street lines take its names in turn.
     street_name: dict[tuple, str] = {}
+    seen_streets: dict[str, int] = {}
     for key in sorted({st["street"] for st in layout.strips}):
         unit = key[0]
         streets = plans[unit].streets or (f"Đường {names[unit][1]}",)
-        count = sum(1 for k2 in street_name if k2[0] == unit)
+        count = seen_streets.get(unit, 0)
+        seen_streets[unit] = count + 1
         street_name[key] = streets[count % len(streets)]
 
     # Survey numbering: each sheet's surveyed lots in rows from the north, west to east.

@@ -125,19 +125,18 @@ UNITS: tuple[UnitPlan, ...] = (
     UnitPlan("07033", 107.1400, 21.2100),
 )
 
-#: Zone → (block class, probability). Classes are land-use codes, plus PUB (public bodies).
+#: Zone → (block class, share of the zone's parcels). Classes are land-use codes, plus PUB (public bodies).
 ZONES: dict[str, tuple[tuple[str, float], ...]] = {
-    "urban": (("ODT", 0.90), ("PUB", 0.06), ("TMD", 0.04)),
-    "tourist": (("TMD", 0.55), ("ODT", 0.40), ("PUB", 0.05)),
-    "mining": (("SKS", 0.85), ("RSX", 0.15)),
+    "urban": (("ODT", 0.93), ("PUB", 0.04), ("TMD", 0.03)),
+    "tourist": (("ODT", 0.60), ("TMD", 0.35), ("PUB", 0.05)),
+    "mining": (("SKS", 0.70), ("RSX", 0.30)),
     "industry": (("SKX", 0.60), ("SKC", 0.40)),
     "periurban": (("ODT", 0.55), ("CLN", 0.20), ("LUC", 0.15), ("HNK", 0.10)),
-    "aquaculture": (("NTS", 0.85), ("LUC", 0.15)),
-    "village": (("ONT", 0.55), ("CLN", 0.25), ("HNK", 0.20)),
+    "aquaculture": (("NTS", 0.80), ("LUC", 0.20)),
+    "village": (("ONT", 0.50), ("CLN", 0.25), ("HNK", 0.25)),
     "farmland": (("LUC", 0.60), ("HNK", 0.25), ("NTS", 0.15)),
-    "forest": (("RSX", 0.85), ("CLN", 0.15)),
+    "forest": (("RSX", 0.75), ("CLN", 0.25)),
 }
-
 #: Public-body land uses inside urban blocks (class PUB), with weights.
 PUBLIC_USES = (("DGD", 0.3), ("TSC", 0.15), ("DYT", 0.1), ("DVH", 0.1), ("DCH", 0.08),
                ("TON", 0.08), ("TIN", 0.07), ("DTT", 0.07), ("DSH", 0.05))

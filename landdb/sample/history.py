@@ -26,6 +26,8 @@ EFFECTS_FORMAT = "landdb.effects/1"  # shared with landdb.effects
 
 AGRICULTURAL = {"LUC", "HNK", "BHK", "CLN", "NTS", "RSX"}
 ORGANISATION_CLASSES = {"SKS", "SKX", "SKC"}
+#: The largest lot whose land use may change (wholly) to residential.
+RESIDENTIAL_MAX_M2 = {"ODT": 250.0, "ONT": 500.0}
 
 
 @dataclass
@@ -474,6 +476,8 @@ class Register:
             return
         if (new == "HNK" and st.land_use != "BHK") or (new != "HNK" and st.land_use not in AGRICULTURAL):
             return
+        if new in RESIDENTIAL_MAX_M2 and self.lots[h].area > RESIDENTIAL_MAX_M2[new]:
+            return  # a whole field does not become a house plot
         self._release_if_mortgaged(h, date)
         old = st.land_use
         self.begin("land_use_change", date, f"Chuyển mục đích sử dụng đất từ {old} sang {new}")

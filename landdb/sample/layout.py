@@ -108,6 +108,8 @@ class _Builder:
         self.ys: list[np.ndarray] = []
         self.npts = 0
         self.layout = Layout()
+        self.zone_laid: dict[tuple[str, str], dict[str, float]] = {}
+        self.zone_total: dict[tuple[str, str], float] = {}
 
     def fill_cell(self, plan: geo.UnitPlan, frame, cell, zone: str, want: float) -> float:
         """Lay block rows in one cell until about `want` parcels; returns the parcels laid."""
@@ -120,8 +122,15 @@ class _Builder:
         laid = 0.0
         v = margin
         order = 0
+        # Each row takes the class furthest behind its share of the zone's parcels, so the mix
+        # holds at any size (a small quota still shows every use of the zone).
+        mix = geo.ZONES[zone]
+        done = self.zone_laid.setdefault((plan.code, zone), {})
+        total = self.zone_total[(plan.code, zone)]
         while laid < want:
-            cls = _pick(rng, geo.ZONES[zone])
+            deficits = [share * total - done.get(c, 0.0) for c, share in mix]
+            k = int(np.argmax(deficits))
+            cls = mix[k][0]
             p = CLASSES[cls]
             da, db = rng.uniform(*p["depth"], 2)
             if v + da + db > CELL - margin:
@@ -129,12 +138,17 @@ class _Builder:
             mean_run = float(np.dot(p["runs"], [1, 2, 3]))
             u = margin
             while u + p["block"][0] * 0.5 <= CELL - margin and laid < want:
+                need = min(want - laid, max(share_left := mix[k][1] * total - done.get(cls, 0.0), 1.0))
                 length = min(rng.uniform(*p["block"]), CELL - margin - u)
-                cap = int(np.ceil((want - laid) * mean_run / 2.0))
+                cap = int(np.ceil(need * mean_run / 2.0))
                 length = min(length, max(cap, 1) * float(np.mean(p["width"])))
-                laid += self._block(plan, frame, cell_id, col, row, cls, zone, u, v, length, da, db, order) / mean_run
+                got = self._block(plan, frame, cell_id, col, row, cls, zone, u, v, length, da, db, order) / mean_run
+                laid += got
+                done[cls] = done.get(cls, 0.0) + got
                 order += 2
                 u += length + p["cross"]
+                if share_left - got <= 0:
+                    break
             v += da + db + rng.uniform(*p["street"])
         return laid
 
@@ -193,11 +207,14 @@ def build(n_parcels: int, rng: np.random.Generator) -> Layout:
         zq = _quotas(quota[plan.code], dict(plan.zones))
         for zone, _ in plan.zones:
             want = float(zq[zone])
+            builder.zone_total[(plan.code, zone)] = want
             while want > 0.5 and queues[plan.code]:
                 want -= builder.fill_cell(plan, frames[plan.code], queues[plan.code].pop(0), zone, want)
             shortage += max(want, 0.0)
     # Units that ran out of land: the others take up the rest in their first zone.
     for plan in sorted(plans, key=lambda p: -p.weight):
+        key = (plan.code, plan.zones[0][0])
+        builder.zone_total[key] = builder.zone_total.get(key, 0.0) + shortage
         while shortage > 0.5 and queues[plan.code]:
             shortage -= builder.fill_cell(plan, frames[plan.code], queues[plan.code].pop(0),
                                           plan.zones[0][0], shortage)
