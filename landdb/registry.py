@@ -22,17 +22,16 @@ shape, dispatches on `kind` and makes an `Idempotency-Key` safe to retry.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import registry_support as rs
-from .errors import Conflict, InvalidInput, NotFound, Unprocessable
+from .errors import InvalidInput, Unprocessable
 from .registry_support import Registration, TOLERANCE_M2
 
 #: origin (nguồn gốc) written on rights received by each kind.
@@ -540,6 +539,6 @@ def describe_transaction(session: Session, tx_id: int) -> dict:
 __all__ = [
     "register", "register_first_registration", "register_transfer", "register_mortgage",
     "register_mortgage_release", "split_parcel", "merge_parcels", "change_land_use",
-    "reissue_certificate", "correct_geometry", "describe_transaction", "fingerprint",
-    "TOLERANCE_M2", "Conflict", "NotFound", "InvalidOperation",
+    "reissue_certificate", "correct_geometry", "describe_transaction", "fingerprint", "KINDS",
+    "TOLERANCE_M2",
 ]

@@ -40,6 +40,17 @@ def parcel(client, code):
     return resp.json["properties"]
 
 
+def wfs(client, session, code):
+    """The parcel as the WFS serves it right now (GeoJSON), or None when it is not served."""
+    pid = session.execute(text("SELECT max(id) FROM parcels WHERE parcel_code = :c"), {"c": code}).scalar_one()
+    r = client.get("/wfs", query_string={"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                                         "typeNames": "landdb:parcels", "resourceId": f"parcels.{pid}",
+                                         "outputFormat": "application/json"})
+    assert r.status_code == 200, r.data[:300]
+    features = r.json["features"]
+    return features[0]["properties"] if features else None
+
+
 def party(session, n):
     return session.execute(text("SELECT id FROM parties WHERE id_number = :n"),
                            {"n": person(n)["id_number"]}).scalar_one()
@@ -82,6 +93,7 @@ def test_every_kind_over_http_with_the_rest_answer_right_after(client, keys, ses
         assert r.status_code == 201, (body["kind"], r.json)
         assert r.json["kind"] == body["kind"]
         assert check(parcel(client, body["parcel"])), body["kind"]
+        assert check(dict(parcel(client, body["parcel"]), **(wfs(client, session, body["parcel"]) or {}))), body["kind"]
         got = client.get(r.headers["Location"], headers=bearer(k))
         assert got.status_code == 200 and got.json["hash"] == r.json["hash"]
 
@@ -98,6 +110,8 @@ def test_every_kind_over_http_with_the_rest_answer_right_after(client, keys, ses
     kids = r.json["opened"]["parcels"]
     assert [parcel(client, c)["legal_area_m2"] for c in kids] == [240.0, 160.0]
     assert parcel(client, merged)["status"] == "retired"
+    assert [wfs(client, session, c)["legal_area_m2"] for c in kids] == [240.0, 160.0]
+    assert wfs(client, session, merged) is None  # the WFS serves current parcels
     history = client.get(f"/api/v1/parcels/{kids[0]}/history")
     assert history.status_code == 200
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -528,3 +529,32 @@ def test_a_replay_of_the_journal_reproduces_every_kind(session):
     assert replay.compare(replayed, replay.database_state(session)) == []
     past = replay.replay_database(session, until="2024-05-02")
     assert replay.compare(past, replay.database_state(session, until="2024-05-02")) == []
+
+
+def test_the_same_idempotency_key_sent_at_once_registers_once(pool):
+    code, seller = commit_parcel(pool)
+    body = transfer_body(code, seller, 801)
+    barrier = threading.Barrier(4)
+    results: list = []
+
+    def attempt() -> None:
+        with Session(pool) as s:
+            try:
+                with s.begin():
+                    s.connection()
+                    barrier.wait()
+                    results.append(registry.register(s, body, idempotency_key=f"same-key-{code}"))
+            except Exception as exc:  # noqa: BLE001
+                results.append(repr(exc))
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(created for _, created in results) == [False, False, False, True], results
+    assert len({json.dumps(answer, sort_keys=True) for answer, _ in results}) == 1
+    with Session(pool) as s:
+        assert s.execute(text("SELECT count(*) FROM transactions WHERE idempotency_key = :k"),
+                         {"k": f"same-key-{code}"}).scalar_one() == 1
+        assert current_version(s, code) == 2
