@@ -23,7 +23,7 @@ run: venv db
 	$(BIN)/landdb serve --port $(PORT)
 
 test: venv
-	scripts/install-system.sh postgis gdal
+	scripts/install-system.sh postgis gdal qgis
 	$(BIN)/pytest
 
 bench: venv db

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
-#   scripts/install-system.sh [postgis] [gdal]
+#   scripts/install-system.sh [postgis] [gdal] [qgis]
 set -euo pipefail
 
 want=()
@@ -13,6 +13,9 @@ for what in "${@:-postgis}"; do
       fi ;;
     gdal)
       command -v ogrinfo >/dev/null 2>&1 || want+=(gdal-bin) ;;
+    qgis)
+      # QGIS's own WFS provider, driven headless by tests/wfs/test_qgis.py.
+      /usr/bin/python3 -c "import qgis.core" >/dev/null 2>&1 || want+=(python3-qgis qgis-providers) ;;
     *) echo "install-system.sh: unknown component $what" >&2; exit 2 ;;
   esac
 done
