@@ -67,9 +67,10 @@ def register_first_registration(
     geom = reg.geometry(geometry, crs, field="geometry")
     reg.check_free_of_overlaps(geom, exclude_parcels=())
     holder_rows = _holder_rows(reg, holders, field="holders")
-    parcel_no = reg.allocate_parcel_no(ward_code, int(sheet_no), parcel_no)
+    sheet_no = rs.as_int(sheet_no, "sheet_no")
+    parcel_no = reg.allocate_parcel_no(ward_code, sheet_no, parcel_no)
     cert_id = reg.issue_certificate(certificate)
-    pid = reg.new_parcel(ward_id, ward_code, int(sheet_no), parcel_no, national_id)
+    pid = reg.new_parcel(ward_id, ward_code, sheet_no, parcel_no, national_id)
     reg.touch(pid, "subject")
     reg.open_rights([
         dict(h, parcel_id=pid, certificate_id=cert_id, origin=origin or h.get("origin"),
@@ -287,12 +288,21 @@ def split_parcel(
     p = reg.lock_one(parcel, expected_version)
     if not isinstance(children, list) or len(children) < 2:
         raise Unprocessable("a split needs at least two children", field="children")
+    child_fields = {"geometry", "legal_area_m2", "parcel_no", "sheet_no", "land_use", "address", "certificate",
+                    "national_id"}
+    for i, c in enumerate(children):
+        if not isinstance(c, dict):
+            raise InvalidInput(f"children[{i}] must be an object", field=f"children[{i}]")
+        extra = sorted(set(c) - child_fields)
+        if extra:
+            raise InvalidInput(f"children[{i}]: unknown field(s) {', '.join(extra)}", field=f"children[{i}]")
     geoms = [reg.geometry(c.get("geometry"), crs, field=f"children[{i}].geometry") for i, c in enumerate(children)]
     rs.check_partition(session, p.version_id, geoms)
     rights = reg.open_rights_of(p.id)
     reg.close_rights(rights)
     reg.cancel_certificates({r["certificate_id"] for r in rights if r["certificate_id"]})
     reg.retire(p)
+    versions = []
     for i, (child, geom) in enumerate(zip(children, geoms)):
         sheet = rs.as_int(child.get("sheet_no", p.sheet_no), f"children[{i}].sheet_no")
         number = reg.allocate_parcel_no(p.ward_code, sheet, child.get("parcel_no"))
@@ -301,11 +311,12 @@ def split_parcel(
         reg.lineage(p.id, cid, "split")
         cert = reg.issue_certificate(child["certificate"]) if child.get("certificate") else None
         reg.open_rights([_inherit(r, cid, cert) for r in rights])
-        reg.open_version(
-            cid, 1, geom=geom,
+        versions.append(dict(
+            parcel_id=cid, version=1, geom=geom,
             land_use=reg.land_use(child["land_use"]) if child.get("land_use") else p.land_use,
             legal_area_m2=rs.positive_area(child.get("legal_area_m2"), f"children[{i}].legal_area_m2"),
-            address=child.get("address", p.address))
+            address=child.get("address", p.address)))
+    reg.open_versions(versions)
     return reg.finish()
 
 
@@ -320,7 +331,9 @@ def merge_parcels(
 
     `expected_version` is `{code: version}` or a list in the order of `parcels`."""
     reg = Registration(session, "merge", effective_date, dossier_no, actor, idempotency_key, request)
-    if not isinstance(parcels, list) or len(set(parcels)) < 2:
+    if not isinstance(parcels, list) or not all(isinstance(c, str) for c in parcels):
+        raise InvalidInput("parcels must be a list of parcel codes", field="parcels")
+    if len(set(parcels)) < 2:
         raise Unprocessable("a merge needs at least two different parcels", field="parcels")
     if isinstance(expected_version, list) and len(expected_version) == len(parcels):
         expected = dict(zip(parcels, expected_version))
@@ -495,7 +508,7 @@ def register(session: Session, body: Any, *, actor: str | None = None,
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
     kind = body.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if "effective_date" not in body:
         raise InvalidInput("missing field: effective_date", field="effective_date")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -13,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from landdb import journal, registry
-from landdb.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from landdb.errors import Conflict, InvalidInput, LandDBError, NotFound, Unprocessable
 from landdb.registry_support import Registration
 
 from ..registry_helpers import (BANK, X0, Y0, code_of, commit_parcel, counts, current_version,
@@ -349,6 +350,57 @@ def test_same_idempotency_key_registers_once(session):
     assert one == two and counts(session) == n
     with pytest.raises(Unprocessable, match="different request body"):
         registry.register(session, dict(body, dossier_no="other"), idempotency_key="key-1")
+
+
+JUNK = [None, 1, "x", [], {"a": 1}, True, -5, "2024-13-45", 1e308, "06691-1-1", [{"a": 1}], ["x", "y"]]
+
+
+def test_junk_in_any_field_is_a_clear_error_never_a_crash(session):
+    """Every field of every kind, replaced by junk: only the core's own errors (→ 4xx), nothing else."""
+    X, Y = X0 + 1800, Y0 + 1800  # noqa: N806
+    a = code_of(registry.register(session, first_registration_body(X, Y, w=20))[0])
+    b = code_of(registry.register(session, first_registration_body(X, Y + 10, w=20))[0])
+    bodies = [
+        first_registration_body(X + 100, Y),
+        {"kind": "transfer", "parcel": a, "expected_version": 1, "effective_date": "2024-06-01",
+         "transferors": [{"id_number": person(1)["id_number"], "share": 1}], "transferees": [dict(person(3), share=1)],
+         "certificate": {"serial": serial()}, "mortgagee_consent": []},
+        {"kind": "mortgage", "parcel": a, "expected_version": 1, "effective_date": "2024-04-01", "mortgagee": BANK, "secured_amount_vnd": 5, "term_end": "2030-01-01"},
+        {"kind": "mortgage_release", "parcel": a, "expected_version": 1, "effective_date": "2024-04-01", "mortgage_id": 5},
+        {"kind": "split", "parcel": a, "expected_version": 1, "effective_date": "2024-09-01", "crs": "EPSG:5899",
+         "children": [{"geometry": rect(X, Y, 12, 10), "legal_area_m2": 120, "parcel_no": 5, "land_use": "ODT", "certificate": {"serial": serial()}},
+                      {"geometry": rect(X + 12, Y, 8, 10), "legal_area_m2": 80}]},
+        {"kind": "merge", "parcels": [a, b], "expected_version": {a: 1, b: 1}, "effective_date": "2024-09-01", "land_use": "ODT", "legal_area_m2": 5, "sheet_no": 3, "parcel_no": 9, "certificate": {"serial": serial()}, "address": "x"},
+        {"kind": "land_use_change", "parcel": a, "expected_version": 1, "effective_date": "2024-05-01", "land_use": "TMD"},
+        {"kind": "certificate_reissue", "parcel": a, "expected_version": 1, "effective_date": "2024-05-01", "certificate": {"serial": serial(), "issued_on": "2024-05-01", "registry_no": "x"}},
+        {"kind": "geometry_correction", "parcel": a, "expected_version": 1, "effective_date": "2024-05-01", "geometry": rect(X, Y, 20, 9.9), "legal_area_m2": 5, "crs": 5899},
+    ]
+    bad = []
+    def probe(body, label):
+        try:
+            with session.begin_nested():
+                registry.register(session, body)
+        except LandDBError:
+            pass
+        except Exception as exc:
+            bad.append((label, repr(exc)[:200]))
+    for body in bodies:
+        for key in list(body):
+            for j in JUNK:
+                b2 = copy.deepcopy(body); b2[key] = j
+                probe(b2, (body["kind"], key, repr(j)))
+            v = body[key]
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                for sub in list(v[0]):
+                    for j in JUNK:
+                        b2 = copy.deepcopy(body); b2[key][0][sub] = j
+                        probe(b2, (body["kind"], key, sub, repr(j)))
+            if isinstance(v, dict):
+                for sub in list(v):
+                    for j in JUNK:
+                        b2 = copy.deepcopy(body); b2[key][sub] = j
+                        probe(b2, (body["kind"], key, sub, repr(j)))
+    assert bad == []
 
 
 # --- concurrency and faults: committed data, connections of their own ------------------------
