@@ -610,3 +610,40 @@ def test_the_same_idempotency_key_sent_at_once_registers_once(pool):
         assert s.execute(text("SELECT count(*) FROM transactions WHERE idempotency_key = :k"),
                          {"k": f"same-key-{code}"}).scalar_one() == 1
         assert current_version(s, code) == 2
+
+
+# --- on the sample's own parcels ------------------------------------------------------------
+
+
+def _sample_parcel(session, *, mortgaged: bool):
+    return session.execute(text("""
+        SELECT p.parcel_code, v.version, min(r.party_id) AS holder
+          FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id AND v.valid_to IS NULL
+          JOIN rights r ON r.parcel_id = p.id AND r.valid_to IS NULL
+         WHERE p.retired_on IS NULL AND p.sheet_no < 700
+         GROUP BY p.id, p.parcel_code, v.version
+        HAVING count(*) FILTER (WHERE r.kind = 'house_ownership') = 1
+           AND count(*) FILTER (WHERE r.kind = 'land_use_right' AND r.share = 1) = 1
+           AND (count(*) FILTER (WHERE r.kind = 'mortgage') > 0) = :m
+         ORDER BY p.id LIMIT 1"""), {"m": mortgaged}).one()
+
+
+def test_transfer_of_a_sample_house_moves_land_and_house_together(session):
+    p = _sample_parcel(session, mortgaged=False)
+    answer = reg(session, {"kind": "transfer", "parcel": p.parcel_code, "expected_version": p.version,
+                           "effective_date": "2026-11-02", "transferors": [{"party_id": p.holder}],
+                           "transferees": [person(11)], "certificate": {"serial": serial("AA")}})
+    buyer = party_id(session, 11)
+    assert sorted((r.kind, r.party_id, float(r.share)) for r in rights_of(session, p.parcel_code)) == [
+        ("house_ownership", buyer, 1.0), ("land_use_right", buyer, 1.0)]
+    assert sorted(r["kind"] for r in answer["closed"]["rights"]) == ["house_ownership", "land_use_right"]
+    assert journal.verify(session).ok
+
+
+def test_a_mortgaged_sample_parcel_needs_the_banks_consent(session):
+    p = _sample_parcel(session, mortgaged=True)
+    with pytest.raises(Unprocessable, match="is mortgaged"):
+        with session.begin_nested():
+            reg(session, {"kind": "transfer", "parcel": p.parcel_code, "expected_version": p.version,
+                          "effective_date": "2026-11-02", "transferors": [{"party_id": p.holder}],
+                          "transferees": [person(12)], "certificate": {"serial": serial("AA")}})
