@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from .crs import STORAGE_SRID
@@ -278,12 +278,17 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
     so a bad filter fails here, before any byte is sent; a large page streams afterwards from
     a server-side cursor (the caller keeps the session open until the iterator is exhausted)."""
     sql, params = select_sql(q, fmt, member)
-    conn = session.connection()
     if q.count is not None and q.count <= BUFFERED_MAX:
+        # One statement that only reads needs no transaction: on a pooled connection of our own
+        # (not one a caller, e.g. a test, holds in a transaction) skip BEGIN and ROLLBACK, two of
+        # the three round trips of a small request.
+        own = isinstance(session.get_bind(), Engine) and not session.in_transaction()
+        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}) if own else session.connection()
         rows = conn.execute(text(sql), params).all()
         if not rows:
             return (count(session, q) if q.start else 0), iter(())
         return rows[0][0], iter([separator.join(r[1] for r in rows)])
+    conn = session.connection()
     # A cursor's plan is tuned for the first rows by default, which picks a primary-key walk
     # over the spatial index; we read every row, so say so.
     conn.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))

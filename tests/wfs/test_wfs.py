@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from lxml import etree
@@ -489,3 +490,20 @@ def test_large_pages_stream_from_a_server_side_cursor(client, mode, grid, sessio
     assert ids == sorted(ids)
     root = validate(get_feature(client, mode, count=BUFFERED_MAX + 1, startIndex=expected - 3).data, client)
     assert len(fids(root)) == 3 and root.get("previous") is not None and root.get("next") is None
+
+
+def test_pooled_connections_small_then_streamed_pages(settings):
+    """In production the app owns pooled connections: small pages run without a transaction,
+    and the connection goes back to the pool ready for a streamed page (which needs one)."""
+    from api import create_app
+    from landdb.features import BUFFERED_MAX
+
+    app = create_app(settings.with_(rate_limit="", rate_limit_public="", pool_size=1, max_overflow=0), testing=True)
+    client = app.test_client()
+    for count in (10, BUFFERED_MAX + 1, 10, BUFFERED_MAX + 1):
+        r = client.get("/wfs?" + urlencode({"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                                            "typeNames": "landdb:parcels", "count": count,
+                                            "outputFormat": "application/json"}))
+        assert r.status_code == 200, r.get_data(as_text=True)
+        body = json.loads(r.data)
+        assert body["numberReturned"] == min(count, body["numberMatched"]) == len(body["features"])
