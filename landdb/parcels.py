@@ -93,7 +93,12 @@ def _stream(session: Session, hits: str, order: str, params: dict, *, extra_prop
       FROM page JOIN parcels p ON p.id = page.pid JOIN parcel_versions v ON v.id = page.vid {_JOINS}
     ORDER BY part, rn
     """
-    options = {"yield_per": batch} if params["limit"] > STREAM_ABOVE else {}
+    options = {}
+    if params["limit"] > STREAM_ABOVE:
+        options = {"yield_per": batch}
+        # A cursor's plan is tuned for its first rows by default, and PostGIS's high function
+        # costs tempt the planner into parallel workers that cost more than they save here.
+        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL max_parallel_workers_per_gather = 0"))
     result = session.execute(text(sql), params, execution_options=options)
     partitions = result.partitions(batch)
     first = next(partitions)

@@ -129,6 +129,12 @@ def test_bad_bodies_are_422(api, payload, status, words):
     assert words in body["detail"]
 
 
+def test_oversized_bodies_are_413(api):
+    ring = [[107.0 + i * 1e-7, 20.9] for i in range(200_000)]
+    resp = api.post("/api/v1/parcels/query", json={"geometry": {"type": "LineString", "coordinates": ring}})
+    assert_problem(resp, 413)
+
+
 def test_malformed_json_is_400(api):
     resp = api.post("/api/v1/parcels/query", data="{not json", content_type="application/json")
     assert_problem(resp, 400)
