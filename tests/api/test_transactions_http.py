@@ -112,8 +112,14 @@ def test_every_kind_over_http_with_the_rest_answer_right_after(client, keys, ses
     assert parcel(client, merged)["status"] == "retired"
     assert [wfs(client, session, c)["legal_area_m2"] for c in kids] == [240.0, 160.0]
     assert wfs(client, session, merged) is None  # the WFS serves current parcels
-    history = client.get(f"/api/v1/parcels/{kids[0]}/history")
-    assert history.status_code == 200
+    history = client.get(f"/api/v1/parcels/{kids[0]}/history").json
+    assert history["parents"] == [{"parcel_code": merged, "kind": "split", "transaction_id": r.json["id"]}]
+    merged_history = client.get(f"/api/v1/parcels/{merged}/history").json
+    assert sorted(p["parcel_code"] for p in merged_history["parents"]) == sorted([a, b])
+    assert sorted(c["parcel_code"] for c in merged_history["children"]) == sorted(kids)
+    old_a = client.get(f"/api/v1/parcels/{a}/history").json
+    assert [v["version"] for v in old_a["versions"]] == list(range(1, 9))  # nothing lost
+    assert old_a["versions"][0]["valid_to"] == "2024-04-01" and old_a["status"] == "retired"
 
     listed = client.get(f"/api/v1/transactions?parcel={a}").json
     assert [t["kind"] for t in listed["transactions"]] == [
