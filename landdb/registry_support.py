@@ -491,14 +491,17 @@ class Registration:
                 {"tx": self.id, "ps": [p for p, _ in self.touched], "rs": [r for _, r in self.touched]},
             )
         payload = effects.payload(self.kind, self.request, self.log, self.s)
-        self.s.execute(
-            text("INSERT INTO transactions (id, kind, effective_date, dossier_no, actor, payload, idempotency_key) "
-                 "VALUES (:id, :kind, :d, :dossier, :actor, CAST(:payload AS jsonb), :key)"),
+        # Everything but the journal row's own columns is described before that row is written:
+        # its trigger takes the chain's lock, held until commit.
+        body = effects_of(self.s, self.id)
+        header = self.s.execute(
+            text("INSERT INTO transactions AS t (id, kind, effective_date, dossier_no, actor, payload, idempotency_key) "
+                 "VALUES (:id, :kind, :d, :dossier, :actor, CAST(:payload AS jsonb), :key) "
+                 f"RETURNING {_header('personal')}"),
             {"id": self.id, "kind": self.kind, "d": self.date, "dossier": self.dossier_no, "actor": self.actor,
              "payload": json.dumps(payload, ensure_ascii=False, default=str), "key": self.idempotency_key},
-        )
-        self.s.flush()
-        return describe(self.s, self.id)
+        ).scalar_one()
+        return {**header, **body}
 
 
 # --- checks over several geometries ----------------------------------------------------------
@@ -598,31 +601,43 @@ _RIGHT = """json_build_object('id', r.id, 'parcel', p.parcel_code, 'kind', r.kin
                               'valid_to', r.valid_to{names})"""
 
 
-def describe(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
-    """The transaction with what it closed and opened, built in one statement.
+def _header(detail: str) -> str:
+    """SQL: the journal row `t` as a JSON object (what anyone may see, and more by detail)."""
+    extra = ""
+    if detail != "public":
+        extra += ", 'dossier_no', t.dossier_no"
+    if detail == "personal":
+        extra += ", 'actor', t.actor"
+    return f"""json_build_object(
+        'id', t.id, 'seq', t.seq, 'kind', t.kind, 'effective_date', t.effective_date,
+        'registered_at', t.registered_at, 'hash', t.hash, 'prev_hash', t.prev_hash {extra})"""
 
-    `detail`: 'public' (versions and parcels only), 'rights' (also rights, certificates, dossier
-    number; parties by id) or 'personal' (also the parties' names and the actor).
-    Raises NotFound for an unknown id."""
+
+def effects_of(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
+    """What transaction `tx_id` touched, closed and opened, built in one statement.
+
+    Reads only the rows that point at the transaction, so it works before its journal row exists
+    (the registry computes it just before writing that row, to keep the journal's lock short)."""
     names = ", 'party_name', (SELECT full_name FROM parties WHERE id = r.party_id)" if detail == "personal" else ""
     right = _RIGHT.format(names=names)
     rights_part = "" if detail == "public" else f"""
         , 'rights', (SELECT coalesce(json_agg({right} ORDER BY r.id), '[]')
                        FROM rights r JOIN parcels p ON p.id = r.parcel_id
                        LEFT JOIN certificates c ON c.id = r.certificate_id
-                      WHERE r.parcel_id IN (SELECT parcel_id FROM tp) AND r.{{col}} = t.id)
+                      WHERE r.parcel_id IN (SELECT parcel_id FROM tp) AND r.{{col}} = :id)
         , 'certificates', (SELECT coalesce(json_agg(json_build_object('serial', c.serial, 'issued_on', c.issued_on,
                                    'cancelled_on', c.cancelled_on) ORDER BY c.id), '[]')
-                             FROM certificates c
-                            WHERE c.{{col}} = t.id AND c.id IN (
-                                  SELECT certificate_id FROM rights WHERE parcel_id IN (SELECT parcel_id FROM tp)))"""
+                             FROM (SELECT DISTINCT certificate_id FROM rights
+                                    WHERE parcel_id IN (SELECT parcel_id FROM tp)) x
+                             JOIN certificates c ON c.id = x.certificate_id
+                            WHERE c.{{col}} = :id)"""
 
     # Parcels opened: their first version is the transaction's; closed: retired by it.
     opened_parcels = ("EXISTS (SELECT 1 FROM parcel_versions v WHERE v.parcel_id = p.id AND v.version = 1 "
-                      "AND v.opened_by_tx = t.id)")
+                      "AND v.opened_by_tx = :id)")
     closed_parcels = ("p.retired_on IS NOT NULL AND EXISTS (SELECT 1 FROM parcel_versions v WHERE v.parcel_id = p.id "
-                      "AND v.closed_by_tx = t.id AND v.valid_to = p.retired_on) AND NOT EXISTS (SELECT 1 FROM "
-                      "parcel_versions v WHERE v.parcel_id = p.id AND v.opened_by_tx = t.id)")
+                      "AND v.closed_by_tx = :id AND v.valid_to = p.retired_on) AND NOT EXISTS (SELECT 1 FROM "
+                      "parcel_versions v WHERE v.parcel_id = p.id AND v.opened_by_tx = :id)")
 
     def side(col: str, which: str) -> str:
         return f"""json_build_object(
@@ -633,28 +648,29 @@ def describe(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
                                  'valid_from', v.valid_from, 'valid_to', v.valid_to, 'land_use', v.land_use,
                                  'legal_area_m2', v.legal_area_m2) ORDER BY p.id, v.version), '[]')
                            FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id
-                          WHERE v.parcel_id IN (SELECT parcel_id FROM tp) AND v.{col} = t.id)
+                          WHERE v.parcel_id IN (SELECT parcel_id FROM tp) AND v.{col} = :id)
             {rights_part.format(col=col)})"""
 
-    extra = ""
-    if detail != "public":
-        extra += ", 'dossier_no', t.dossier_no"
-    if detail == "personal":
-        extra += ", 'actor', t.actor"
     sql = f"""
-        WITH t AS (SELECT * FROM transactions WHERE id = :id),
-             tp AS (SELECT DISTINCT parcel_id, role FROM transaction_parcels WHERE transaction_id = :id)
+        WITH tp AS (SELECT DISTINCT parcel_id, role FROM transaction_parcels WHERE transaction_id = :id)
         SELECT json_build_object(
-            'id', t.id, 'seq', t.seq, 'kind', t.kind, 'effective_date', t.effective_date,
-            'registered_at', t.registered_at, 'hash', t.hash, 'prev_hash', t.prev_hash {extra},
             'parcels', (SELECT coalesce(json_agg(json_build_object('parcel', p.parcel_code, 'role', tp.role)
                                                  ORDER BY p.id, tp.role), '[]')
                           FROM tp JOIN parcels p ON p.id = tp.parcel_id),
             'closed', {side('closed_by_tx', closed_parcels)},
             'opened', {side('opened_by_tx', opened_parcels)})
-          FROM t
     """
-    out = session.execute(text(sql), {"id": tx_id}).scalar()
-    if out is None:
+    return session.execute(text(sql), {"id": tx_id}).scalar_one()
+
+
+def describe(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
+    """The transaction: its journal row (id, seq, hash, kind, dates…) and what it closed and opened.
+
+    `detail`: 'public' (versions and parcels only), 'rights' (also rights, certificates, dossier
+    number; parties by id) or 'personal' (also the parties' names and the actor).
+    Raises NotFound for an unknown id."""
+    header = session.execute(text(f"SELECT {_header(detail)} FROM transactions t WHERE t.id = :id"),
+                             {"id": tx_id}).scalar()
+    if header is None:
         raise NotFound(f"no transaction {tx_id}")
-    return out
+    return {**header, **effects_of(session, tx_id, detail=detail)}
