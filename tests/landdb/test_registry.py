@@ -17,7 +17,7 @@ from landdb import journal, registry
 from landdb.errors import Conflict, InvalidInput, LandDBError, NotFound, Unprocessable
 from landdb.registry_support import Registration
 
-from ..registry_helpers import (BANK, X0, Y0, code_of, commit_parcel, counts, current_version,
+from ..registry_helpers import (BANK, X0, Y0, code_of, commit_parcel, committed_cell, counts, current_version,
                                 first_registration_body, new_sheet, own_database_url, person, rect, serial,
                                 transfer_body)
 
@@ -647,3 +647,49 @@ def test_a_mortgaged_sample_parcel_needs_the_banks_consent(session):
             reg(session, {"kind": "transfer", "parcel": p.parcel_code, "expected_version": p.version,
                           "effective_date": "2026-11-02", "transferors": [{"party_id": p.holder}],
                           "transferees": [person(12)], "certificate": {"serial": serial("AA")}})
+
+
+def _locks_while_waiting_for_the_journal(pool, body) -> list[tuple[int, int]]:
+    """Run a registration until it waits for the journal's lock; return the (classid, objid)
+    advisory locks of namespace 5899 it holds then, and let it go."""
+    pid: list[int] = []
+    done: list[str] = []
+
+    def run() -> None:
+        with Session(pool) as s:
+            try:
+                with s.begin():
+                    pid.append(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                    registry.register(s, body)
+                done.append("committed")
+            except Exception as exc:  # noqa: BLE001
+                done.append(repr(exc))
+
+    with pool.connect() as blocker:
+        blocker.execute(text("SELECT pg_advisory_xact_lock(5899, -1)"))
+        t = threading.Thread(target=run)
+        t.start()
+        held = None
+        for _ in range(200):
+            if pid and blocker.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE pid = :p AND locktype = 'advisory' AND NOT granted"),
+                    {"p": pid[0]}).scalar_one():
+                held = [tuple(r) for r in blocker.execute(text(
+                    "SELECT classid::int, objid::bigint FROM pg_locks WHERE pid = :p AND locktype = 'advisory' "
+                    "AND granted AND classid = 5899"), {"p": pid[0]})]
+                break
+            time.sleep(0.05)
+        blocker.rollback()
+        t.join(30)
+    assert done == ["committed"] and held is not None, done
+    return held
+
+
+def test_a_transfer_in_flight_holds_no_grid_cell_lock(pool):
+    """Unchanged geometry skips the overlap check (migration 0002): a transfer waits only for the
+    journal, never for registrations of other parcels in its 1 km cell; new geometry still locks."""
+    code, seller = commit_parcel(pool)
+    assert _locks_while_waiting_for_the_journal(pool, transfer_body(code, seller, 901)) == []
+    x, y = committed_cell()
+    new = first_registration_body(x, y, sheet=790, holders=[dict(person(902), share=1)], serial_prefix="TC")
+    assert len(_locks_while_waiting_for_the_journal(pool, new)) >= 2  # the layer (shared) and its cell
