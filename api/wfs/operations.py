@@ -49,10 +49,9 @@ def get_capabilities(req: WFSRequest, session: Session, url: str) -> Result:
 
 
 def feature_type(name: str, locator: str = "typeNames") -> FeatureType:
-    local = name.split(":")[-1]
-    prefix = name.split(":")[0] if ":" in name else features.PREFIX
-    ft = FEATURE_TYPES.get(local)
-    if ft is None or prefix not in (features.PREFIX, "ns0", "ns1") and not prefix.startswith("{"):
+    """The feature type a (possibly prefixed) type name means; clients pick their own prefixes."""
+    ft = FEATURE_TYPES.get(name.split(":")[-1].split("}")[-1])
+    if ft is None:
         raise invalid(locator, f"unknown feature type {name!r}; known: "
                       + ", ".join(t.qname for t in FEATURE_TYPES.values()))
     return ft

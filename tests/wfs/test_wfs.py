@@ -273,6 +273,14 @@ def test_list_and_describe_stored_queries(client):
         assert "urn:ogc:def:query:OGC-WFS::GetFeatureById" in etree.tostring(root).decode()
 
 
+def test_get_property_value_of_the_geometry(client, mode, grid):
+    r = call(client, mode, {"service": "WFS", "version": "2.0.0", "request": "GetPropertyValue",
+                            "typeNames": "landdb:parcels", "valueReference": "geometry", "resourceId": grid[0]["fid"]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    root = validate(r.data, client)
+    assert root.get("numberReturned") == "1" and len(root.findall(".//gml:MultiSurface", NS)) == 1
+
+
 def test_get_property_value(client, mode, grid):
     r = call(client, mode, {"service": "WFS", "version": "2.0.0", "request": "GetPropertyValue",
                             "typeNames": "landdb:parcels", "valueReference": "parcel_code",
