@@ -28,15 +28,32 @@ def get_transaction(session: Session, tx_id: int, *, detail: str = "public") -> 
     return out
 
 
+def redact(answer: dict, detail: str) -> dict:
+    """A 'personal' description cut down to `detail` (the same as `get_transaction` would give)."""
+    if detail == "personal":
+        return answer
+    out = {k: v for k, v in answer.items() if k != "actor" and (detail != "public" or k != "dossier_no")}
+    for side in ("closed", "opened"):
+        part = dict(out[side])
+        if detail == "public":
+            part.pop("rights", None)
+            part.pop("certificates", None)
+        else:
+            part["rights"] = [{k: v for k, v in r.items() if k != "party_name"} for r in part.get("rights", [])]
+        out[side] = part
+    return out
+
+
+def parcel_ids_of(session: Session, tx_id: int) -> list[int]:
+    """`parcels.id` of every parcel a transaction touched (for the access log)."""
+    return list(session.execute(text("SELECT DISTINCT parcel_id FROM transaction_parcels WHERE transaction_id = :t "
+                                     "ORDER BY 1"), {"t": tx_id}).scalars())
+
+
 def party_ids_in(answer: dict) -> list[int]:
     """The parties whose names a 'personal' description carries (for the access log)."""
     ids = {r["party_id"] for side in ("closed", "opened") for r in answer.get(side, {}).get("rights", [])}
     return sorted(i for i in ids if i is not None)
-
-
-def parcel_ids_in(session: Session, answer: dict) -> list[int]:
-    codes = [p["parcel"] for p in answer.get("parcels", [])]
-    return list(session.execute(text("SELECT id FROM parcels WHERE parcel_code = ANY(:c)"), {"c": codes}).scalars())
 
 
 def list_transactions(session: Session, *, parcel: str | None = None, since: dt.date | None = None,

@@ -72,7 +72,7 @@ def _json(body, status: int = 200, headers: dict | None = None) -> Response:
 def _log_personal(session, answer: dict, endpoint: str) -> None:
     parties = core.party_ids_in(answer)
     if parties:
-        record_personal_data_read(endpoint, core.parcel_ids_in(session, answer), parties)
+        record_personal_data_read(endpoint, core.parcel_ids_of(session, answer["id"]), parties)
 
 
 @blp.route("/transactions", methods=["POST"])
@@ -96,20 +96,22 @@ def post_transaction():
         raise InvalidInput("the body must be a JSON object (Content-Type: application/json)")
     principal = current_principal()
     session = get_session()
+    # The writer sees the rights it registered (party ids); names only with owners:read.
+    detail = "personal" if core_auth.sees_personal_data(principal) else "rights"
     try:
         answer, created = registry.register(
             session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
             idempotency_key=request.headers.get("Idempotency-Key"))
+        parties = core.party_ids_in(answer) if detail == "personal" else []
+        if parties:  # logged in the registration's own transaction: one commit for both
+            core_auth.log_personal_data_access(session, principal, "POST /api/v1/transactions",
+                                               core.parcel_ids_of(session, answer["id"]), parties,
+                                               request.remote_addr)
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    # The writer sees the rights it registered (party ids); names only with owners:read.
-    detail = "personal" if core_auth.sees_personal_data(principal) else "rights"
-    if detail != "personal":
-        answer = core.get_transaction(session, answer["id"], detail=detail)
-    else:
-        _log_personal(session, answer, "POST /api/v1/transactions")
+    answer = core.redact(answer, detail)
     headers = {"Location": url_for("transactions.get_transaction", tx_id=answer["id"])}
     if not created:
         headers["Idempotent-Replayed"] = "true"

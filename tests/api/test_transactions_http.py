@@ -233,3 +233,18 @@ def test_sixteen_clients_transfer_one_parcel_one_201_fifteen_409(settings, pg_se
         with Session(engine) as s, s.begin():
             auth.revoke_key(s, key[:12])
         engine.dispose()
+
+
+def test_reads_of_names_are_access_logged(client, keys, session):
+    r = post(client, keys["officer"], first_registration_body(X, Y))
+    assert r.json["opened"]["rights"][0]["party_name"] == person(1)["full_name"]
+    client.get(r.headers["Location"], headers=bearer(keys["officer"]))
+    rows = session.execute(text(
+        "SELECT endpoint, party_ids, parcel_ids FROM personal_data_access_log ORDER BY id DESC LIMIT 2")).all()
+    assert [x.endpoint for x in rows] == ["GET /api/v1/transactions/{id}", "POST /api/v1/transactions"]
+    assert all(x.party_ids == [party(session, 1)] and len(x.parcel_ids) == 1 for x in rows)
+    writer = post(client, keys["writer"], first_registration_body(X + 50, Y, holders=[dict(person(5), share=1)]))
+    assert writer.status_code == 201 and "party_name" not in writer.json["opened"]["rights"][0]
+    assert session.execute(text("SELECT count(*) FROM personal_data_access_log")).scalar_one() == 2 + (
+        session.execute(text("SELECT count(*) FROM personal_data_access_log WHERE endpoint NOT LIKE '%transactions%'"))
+        .scalar_one())
