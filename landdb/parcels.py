@@ -503,14 +503,18 @@ def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0
 # --- wards, statistics -----------------------------------------------------------------------------
 
 
-def _ward_feature() -> str:
+#: Current parcels registered under unit `u` (the partial index on ward_code finds them).
+_WARD_COUNT = "(SELECT count(*) FROM parcels p WHERE p.ward_code = u.code AND p.ward_id = u.id AND p.retired_on IS NULL)"
+
+
+def _ward_feature(parcel_count: str = _WARD_COUNT) -> str:
     return (
         """'{"type":"Feature","id":' || to_json(u.code || '@' || u.valid_from)::text"""
         """ || ',"geometry":' || coalesce(ST_AsGeoJSON(ST_Transform(u.geom, :srid), :digits, 0), 'null')"""
         """ || ',"properties":' || json_build_object('code', u.code, 'name', u.name, 'level', u.level,"""
         """ 'parent_code', u.parent_code, 'valid_from', u.valid_from, 'valid_to', u.valid_to,"""
         """ 'current', u.valid_to IS NULL OR u.valid_to > current_date,"""
-        """ 'parcel_count', (SELECT count(*) FROM parcels p WHERE p.ward_id = u.id AND p.retired_on IS NULL),"""
+        """ 'parcel_count', """ + parcel_count + ""","""
         """ 'predecessors', (SELECT coalesce(json_agg(json_build_object('code', a.code, 'name', a.name,"""
         """     'valid_from', a.valid_from, 'extent', s.extent, 'effective_on', s.effective_on) ORDER BY a.code), '[]')"""
         """   FROM admin_unit_successions s JOIN admin_units a ON a.id = s.predecessor_id WHERE s.successor_id = u.id),"""
@@ -529,7 +533,9 @@ def list_wards(session: Session, *, at: dt.date | None = None, srid: int = 4326)
     sql = f"""
     SELECT '{{"type":"FeatureCollection","numberReturned":' || count(*) || ',"features":['
            || coalesce(string_agg(f, ',' ORDER BY code, valid_from), '') || ']}}'
-      FROM (SELECT u.code, u.valid_from, {_ward_feature()} AS f FROM admin_units u
+      FROM (SELECT u.code, u.valid_from, {_ward_feature("coalesce(n.parcels, 0)")} AS f FROM admin_units u
+              LEFT JOIN (SELECT ward_id, count(*) AS parcels FROM parcels WHERE retired_on IS NULL
+                          GROUP BY ward_id) n ON n.ward_id = u.id
              WHERE u.level IN ('ward', 'commune') AND {_VALID_AT}) x
     """
     return session.execute(text(sql), {"at": at, **_out(srid)}).scalar_one()
