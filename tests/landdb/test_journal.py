@@ -150,3 +150,11 @@ def test_the_app_role_registers_but_cannot_alter_the_journal(own_db):
             assert journal.verify(s).ok
     finally:
         app_engine.dispose()
+
+
+def test_cli_verify_passes_on_the_sample(database_url, session):
+    n = session.execute(text("SELECT count(*) FROM transactions")).scalar_one()
+    assert n > 1000  # the Hạ Long sample's journal
+    out = CliRunner().invoke(main, ["journal", "verify"], env={"DATABASE_URL": database_url})
+    assert out.exit_code == 0, out.output
+    assert f"journal ok: {n} rows" in out.output
