@@ -193,6 +193,14 @@ def test_sort_by_descending_area(client, mode, grid):
     assert fids(root) == [g["fid"] for g in grid[::-1][:3]]
 
 
+def test_sorted_pages_past_the_first(client, mode, grid):
+    x0, y0, x1, y1 = grid_bbox(grid)
+    root = validate(get_feature(client, mode, bbox=f"{x0},{y0},{x1},{y1}", sortBy="legal_area_m2 DESC", count=5,
+                                startIndex=5).data, client)
+    assert fids(root) == [g["fid"] for g in grid[::-1][5:10]]
+    assert root.get("numberMatched") == "12"
+
+
 def test_property_name_limits_the_output(client, mode, grid):
     root = validate(get_feature(client, mode, resourceId=grid[0]["fid"], propertyName="parcel_code,land_use").data,
                     client)
