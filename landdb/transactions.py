@@ -57,17 +57,18 @@ def party_ids_in(answer: dict) -> list[int]:
 
 
 def list_transactions(session: Session, *, parcel: str | None = None, since: dt.date | None = None,
-                      limit: int = 100, offset: int = 0, detail: str = "public") -> str:
+                      after: int | None = None, limit: int = 100, offset: int = 0, detail: str = "public") -> str:
     """The journal in `seq` order as JSON text: `{"matched", "transactions": [...]}`.
 
     `parcel`: only transactions that touched that parcel code (any of its incarnations);
-    `since`: only those effective on or after the date. Summaries only — no personal data;
-    `detail` != 'public' adds the dossier number."""
+    `since`: only those effective on or after the date; `after`: only those after that `seq`
+    (to follow the journal). Summaries only — no personal data; `detail` != 'public' adds the
+    dossier number."""
     if parcel is not None and not PARCEL_CODE.match(parcel):
         raise InvalidInput(f"{parcel!r} is not a parcel code like 06691-12-345", field="parcel")
     if not (1 <= limit <= 1000) or offset < 0:
         raise InvalidInput("limit must be 1..1000 and offset ≥ 0", field="limit")
-    params = {"parcel": parcel, "since": since, "limit": limit, "offset": offset}
+    params = {"parcel": parcel, "since": since, "after": after, "limit": limit, "offset": offset}
     if parcel is not None and not session.execute(
             text("SELECT 1 FROM parcels WHERE parcel_code = :parcel"), params).first():
         raise NotFound(f"no parcel {parcel}", field="parcel")
@@ -76,6 +77,7 @@ def list_transactions(session: Session, *, parcel: str | None = None, since: dt.
         WITH hits AS (
           SELECT t.* FROM transactions t
            WHERE (CAST(:since AS date) IS NULL OR t.effective_date >= :since)
+             AND (CAST(:after AS bigint) IS NULL OR t.seq > :after)
              AND (CAST(:parcel AS text) IS NULL OR t.id IN (
                   SELECT tp.transaction_id FROM transaction_parcels tp JOIN parcels p ON p.id = tp.parcel_id
                    WHERE p.parcel_code = :parcel))),

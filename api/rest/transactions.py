@@ -140,6 +140,8 @@ def get_transaction(tx_id: int):
     {"in": "query", "name": "parcel", "schema": {"type": "string"}, "description": "only those touching this parcel"},
     {"in": "query", "name": "since", "schema": {"type": "string", "format": "date"},
      "description": "only those effective on or after this date"},
+    {"in": "query", "name": "after", "schema": {"type": "integer", "minimum": 0},
+     "description": "only those after this journal seq (to follow the journal)"},
     {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
     {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
     responses={"200": {"description": "`{matched, transactions: [summary…]}` in journal order"}})
@@ -149,7 +151,7 @@ def list_transactions():
     """The journal in order, optionally for one parcel and from a date; summaries only (no
     personal data): follow each id for the details."""
     args = request.args
-    unknown = sorted(set(args) - {"parcel", "since", "limit", "offset"})
+    unknown = sorted(set(args) - {"parcel", "since", "after", "limit", "offset"})
     if unknown:
         raise InvalidInput(f"unknown query parameter(s): {', '.join(unknown)}", field=unknown[0])
     try:
@@ -158,10 +160,13 @@ def list_transactions():
         raise InvalidInput("since must be a date as YYYY-MM-DD", field="since") from None
     try:
         limit, offset = int(args.get("limit", 100)), int(args.get("offset", 0))
+        after = int(args["after"]) if "after" in args else None
     except ValueError:
-        raise InvalidInput("limit and offset must be whole numbers", field="limit") from None
-    body = core.list_transactions(get_session(), parcel=args.get("parcel"), since=since, limit=limit,
-                                  offset=offset, detail=_detail())
+        raise InvalidInput("limit, offset and after must be whole numbers", field="limit") from None
+    if after is not None and not 0 <= after < 2**62:
+        raise InvalidInput("after must be a journal seq (0 or more)", field="after")
+    body = core.list_transactions(get_session(), parcel=args.get("parcel"), since=since, after=after,
+                                  limit=limit, offset=offset, detail=_detail())
     return Response(body, mimetype="application/json")
 
 

@@ -189,6 +189,10 @@ def test_transaction_list_by_parcel_and_date(client, keys):
     late = client.get(f"/api/v1/transactions?parcel={code}&since=2024-06-01").json
     assert [t["kind"] for t in late["transactions"]] == ["land_use_change"]
     assert client.get("/api/v1/transactions?parcel=06691-701-999999").status_code == 404
+    last = both["transactions"][0]["seq"]
+    newer = client.get(f"/api/v1/transactions?after={last}").json
+    assert [t["kind"] for t in newer["transactions"]] == ["land_use_change"]
+    assert client.get("/api/v1/transactions?after=-1").status_code == 400
 
 
 def test_openapi_documents_the_transaction_endpoints(client):
