@@ -1,7 +1,10 @@
 """The journal's payload: what a registration did, as JSON "effects" a replay can re-apply.
 
-This module is the one place that knows the payload's shape; the registry records effects
+The format ("landdb.effects/1") is specified, and replayed, in `landdb.sample.replay`. This
+module is the one place in the registry that knows its shape: the registry records effects
 through a `Recorder` as it writes, and `payload()` renders them when the journal row is written.
+The payload also keeps the request as registered (`request.body`) and its SHA-256 fingerprint
+(`request.fingerprint`), which makes an `Idempotency-Key` safe to retry.
 """
 
 from __future__ import annotations
