@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from . import registry_support as rs
 from .errors import InvalidInput, Unprocessable
 from .registry_support import Registration, TOLERANCE_M2
+from .transactions import describe
 
 #: origin (nguồn gốc) written on rights received by each kind.
 ORIGINS = {
@@ -546,7 +547,7 @@ def _normalise_parcel_field(body: dict) -> dict:
 
 def describe_transaction(session: Session, tx_id: int) -> dict:
     """A registered transaction: id, seq, hash, kind, dates, parcels, and what it closed and opened."""
-    return rs.describe(session, tx_id)
+    return describe(session, tx_id)
 
 
 __all__ = [

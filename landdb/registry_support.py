@@ -1,5 +1,5 @@
 """The machinery every registration shares: locks, version checks, closing and opening rows,
-geometry checks, the journal row written last, and the description of a transaction."""
+geometry checks, and the journal row written last."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import effects
 from .errors import Conflict, InvalidInput, NotFound, Unprocessable
+from .transactions import effects_of, journal_row_json
 
 #: union of split children must equal the parent within this many m² (the overlap trigger's too).
 TOLERANCE_M2 = 0.05
@@ -497,7 +498,7 @@ class Registration:
         header = self.s.execute(
             text("INSERT INTO transactions AS t (id, kind, effective_date, dossier_no, actor, payload, idempotency_key) "
                  "VALUES (:id, :kind, :d, :dossier, :actor, CAST(:payload AS jsonb), :key) "
-                 f"RETURNING {_header('personal')}"),
+                 f"RETURNING {journal_row_json('personal')}"),
             {"id": self.id, "kind": self.kind, "d": self.date, "dossier": self.dossier_no, "actor": self.actor,
              "payload": json.dumps(payload, ensure_ascii=False, default=str), "key": self.idempotency_key},
         ).scalar_one()
@@ -592,85 +593,3 @@ def check_same_neighbours(session: Session, p: LockedParcel, geom: str) -> None:
     if new:
         raise Unprocessable(f"the corrected boundary of {p.code} reaches parcel(s) {', '.join(new)}, which were not "
                             "its neighbours; a correction stays among the same neighbours", field="geometry")
-
-
-# --- describing a transaction ----------------------------------------------------------------
-
-_RIGHT = """json_build_object('id', r.id, 'parcel', p.parcel_code, 'kind', r.kind, 'party_id', r.party_id,
-                              'share', r.share, 'certificate', c.serial, 'valid_from', r.valid_from,
-                              'valid_to', r.valid_to{names})"""
-
-
-def _header(detail: str) -> str:
-    """SQL: the journal row `t` as a JSON object (what anyone may see, and more by detail)."""
-    extra = ""
-    if detail != "public":
-        extra += ", 'dossier_no', t.dossier_no"
-    if detail == "personal":
-        extra += ", 'actor', t.actor"
-    return f"""json_build_object(
-        'id', t.id, 'seq', t.seq, 'kind', t.kind, 'effective_date', t.effective_date,
-        'registered_at', t.registered_at, 'hash', t.hash, 'prev_hash', t.prev_hash {extra})"""
-
-
-def effects_of(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
-    """What transaction `tx_id` touched, closed and opened, built in one statement.
-
-    Reads only the rows that point at the transaction, so it works before its journal row exists
-    (the registry computes it just before writing that row, to keep the journal's lock short)."""
-    names = ", 'party_name', (SELECT full_name FROM parties WHERE id = r.party_id)" if detail == "personal" else ""
-    right = _RIGHT.format(names=names)
-    rights_part = "" if detail == "public" else f"""
-        , 'rights', (SELECT coalesce(json_agg({right} ORDER BY r.id), '[]')
-                       FROM rights r JOIN parcels p ON p.id = r.parcel_id
-                       LEFT JOIN certificates c ON c.id = r.certificate_id
-                      WHERE r.parcel_id IN (SELECT parcel_id FROM tp) AND r.{{col}} = :id)
-        , 'certificates', (SELECT coalesce(json_agg(json_build_object('serial', c.serial, 'issued_on', c.issued_on,
-                                   'cancelled_on', c.cancelled_on) ORDER BY c.id), '[]')
-                             FROM (SELECT DISTINCT certificate_id FROM rights
-                                    WHERE parcel_id IN (SELECT parcel_id FROM tp)) x
-                             JOIN certificates c ON c.id = x.certificate_id
-                            WHERE c.{{col}} = :id)"""
-
-    # Parcels opened: their first version is the transaction's; closed: retired by it.
-    opened_parcels = ("EXISTS (SELECT 1 FROM parcel_versions v WHERE v.parcel_id = p.id AND v.version = 1 "
-                      "AND v.opened_by_tx = :id)")
-    closed_parcels = ("p.retired_on IS NOT NULL AND EXISTS (SELECT 1 FROM parcel_versions v WHERE v.parcel_id = p.id "
-                      "AND v.closed_by_tx = :id AND v.valid_to = p.retired_on) AND NOT EXISTS (SELECT 1 FROM "
-                      "parcel_versions v WHERE v.parcel_id = p.id AND v.opened_by_tx = :id)")
-
-    def side(col: str, which: str) -> str:
-        return f"""json_build_object(
-            'parcels', (SELECT coalesce(json_agg(code ORDER BY id), '[]') FROM (
-                          SELECT DISTINCT p.id, p.parcel_code AS code
-                            FROM tp JOIN parcels p ON p.id = tp.parcel_id WHERE {which}) x),
-            'versions', (SELECT coalesce(json_agg(json_build_object('parcel', p.parcel_code, 'version', v.version,
-                                 'valid_from', v.valid_from, 'valid_to', v.valid_to, 'land_use', v.land_use,
-                                 'legal_area_m2', v.legal_area_m2) ORDER BY p.id, v.version), '[]')
-                           FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id
-                          WHERE v.parcel_id IN (SELECT parcel_id FROM tp) AND v.{col} = :id)
-            {rights_part.format(col=col)})"""
-
-    sql = f"""
-        WITH tp AS (SELECT DISTINCT parcel_id, role FROM transaction_parcels WHERE transaction_id = :id)
-        SELECT json_build_object(
-            'parcels', (SELECT coalesce(json_agg(json_build_object('parcel', p.parcel_code, 'role', tp.role)
-                                                 ORDER BY p.id, tp.role), '[]')
-                          FROM tp JOIN parcels p ON p.id = tp.parcel_id),
-            'closed', {side('closed_by_tx', closed_parcels)},
-            'opened', {side('opened_by_tx', opened_parcels)})
-    """
-    return session.execute(text(sql), {"id": tx_id}).scalar_one()
-
-
-def describe(session: Session, tx_id: int, *, detail: str = "personal") -> dict:
-    """The transaction: its journal row (id, seq, hash, kind, dates…) and what it closed and opened.
-
-    `detail`: 'public' (versions and parcels only), 'rights' (also rights, certificates, dossier
-    number; parties by id) or 'personal' (also the parties' names and the actor).
-    Raises NotFound for an unknown id."""
-    header = session.execute(text(f"SELECT {_header(detail)} FROM transactions t WHERE t.id = :id"),
-                             {"id": tx_id}).scalar()
-    if header is None:
-        raise NotFound(f"no transaction {tx_id}")
-    return {**header, **effects_of(session, tx_id, detail=detail)}
