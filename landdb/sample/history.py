@@ -147,7 +147,7 @@ class Register:
         date, n = self.day
         at = dt.datetime(date.year, date.month, date.day, 1, 0, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=37 * n)
         payload = {"format": EFFECTS_FORMAT, "kind": tx["kind"],
-                   "request": {"source": "landdb sample generate", "summary": tx["summary"]},
+                   "request": {"summary": tx["summary"]},
                    "effects": tx["effects"]}
         actor = ("Chi nhánh Văn phòng Đăng ký đất đai thành phố Hạ Long" if date < MERGER
                  else "Văn phòng Đăng ký đất đai tỉnh Quảng Ninh")
@@ -168,7 +168,7 @@ class Register:
         row = {"id": pid, "kind": p.kind, "full_name": p.full_name, "id_kind": p.id_kind,
                "id_number": p.id_number, "birth_year": p.birth_year, "address": p.address}
         self.rows["parties"].append(row)
-        self._effect("party", row)
+        self._effect("party", {k: v for k, v in row.items() if v is not None})
         if p.kind in ("individual", "couple", "household"):
             self.people.append(pid)
             self._surname[pid] = p.surname
@@ -351,7 +351,7 @@ class Register:
         self._right_rows[rid] = row
         eff = {"id": rid, "valid_from": row["valid_from"]}
         eff.update({k: row[k] for k in ("parcel_id", "party_id", "kind", "share", "certificate_id", "term_end",
-                                        "origin", "secured_amount_vnd")})
+                                        "origin", "secured_amount_vnd") if row[k] is not None})
         self._effect("right", eff)
         return rid
 
@@ -422,8 +422,10 @@ class Register:
             return
         self._release_if_mortgaged(h, date)
         st, lot = self.held[h], self.lots[h]
-        if st.holders and self._is_org(st.holders[0][0]) and lot.cls == "PUB":
-            return
+        if st.holders and self._is_org(st.holders[0][0]):
+            if lot.cls == "PUB":
+                return
+            kind = "transfer"  # a company neither dies nor gives land away
         summary = {"transfer": "Chuyển nhượng quyền sử dụng đất", "inheritance": "Thừa kế quyền sử dụng đất",
                    "gift": "Tặng cho quyền sử dụng đất"}[kind]
         self.begin(kind, date, summary)

@@ -10,7 +10,7 @@ sample generator alike — is::
 not needed to replay. `effects` lists, in the order they were written, every row the
 registration created or closed; applied in order to the state before the transaction they give
 the state after it. Dates are ISO strings; decimals (areas, shares, amounts) are strings or
-numbers; ids may be numbers or numeric strings. The transaction's own `id` is `opened_by_tx` /
+numbers; ids may be numbers or numeric strings; an optional field left out means null. The transaction's own `id` is `opened_by_tx` /
 `closed_by_tx` of what it opens or closes, and its `effective_date` is the date of every close.
 
 | op            | fields                                                                   | effect |

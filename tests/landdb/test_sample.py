@@ -355,6 +355,39 @@ def test_the_register_must_be_empty_to_load(session, tmp_path):
         load_sample(session, tmp_path / "missing.gpkg")
 
 
+def test_load_into_a_database_whose_unit_ids_differ(pg_server):
+    """Payloads name wards by id; where the database numbered its units otherwise, the loader maps them."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from landdb import migrate
+    from landdb.reference import sync_reference_data
+
+    from ..conftest import create_database
+
+    url = create_database(pg_server, "landdb_sample_ids")
+    engine = create_engine(url)
+    try:
+        migrate.upgrade(url)
+        with Session(engine) as s, s.begin():
+            s.execute(text("SELECT setval(pg_get_serial_sequence('admin_units', 'id'), 500)"))
+            sync_reference_data(s)
+            counts = load_sample(s)
+        assert counts["parcels"] > 3000
+        with Session(engine) as s:
+            assert scalar(s, "SELECT min(id) FROM admin_units") == 501
+            assert scalar(s, """SELECT count(*) FROM parcels p JOIN admin_units u ON u.id = p.ward_id
+                                  WHERE u.code = p.ward_code AND u.valid_from = '2020-01-01'""") == counts["parcels"]
+            assert replay.compare(replay.replay_database(s), replay.database_state(s)) == []
+            assert journal.verify(s).ok
+    finally:
+        engine.dispose()
+        admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text('DROP DATABASE IF EXISTS "landdb_sample_ids" WITH (FORCE)'))
+        admin.dispose()
+
+
 def test_cli_load_if_empty_leaves_a_loaded_register_alone(database_url, tmp_path):
     from landdb.cli import main
 
