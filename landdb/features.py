@@ -290,7 +290,6 @@ def select_sql(q: FeatureQuery, fmt: str, member: str | None = None) -> tuple[st
 
 def count(session: Session, q: FeatureQuery) -> int:
     """How many features match (ignoring paging)."""
-    ft = q.feature_type
     return session.execute(text(_count_sql(q)), q.params).scalar_one()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -72,15 +73,13 @@ def test_owslib_reads_capabilities_schema_and_features(live_url, grid, version):
     assert "MultiPolygon" in schema["geometry"] or "MultiSurface" in schema["geometry"]
     x0, y0, x1, y1 = grid_bbox(grid)
     srs = "urn:ogc:def:crs:EPSG::5899"
-    kwargs = {"typename" if version == "1.1.0" else "typename": ["landdb:parcels"]}
-    data = wfs.getfeature(bbox=(x0, y0, x1, y1, srs), srsname=srs, outputFormat="application/json", **kwargs).read()
-    import json
-
+    data = wfs.getfeature(typename=["landdb:parcels"], bbox=(x0, y0, x1, y1, srs), srsname=srs,
+                          outputFormat="application/json").read()
     body = json.loads(data)
     assert sorted(f["id"] for f in body["features"]) == sorted(g["fid"] for g in grid)
-    flt = owslib_etree.tostring(PropertyIsEqualTo("parcel_code", grid[3]["code"]).toXML()).decode()
-    flt = f'<ogc:Filter xmlns:ogc="http://www.opengis.net/ogc">{flt}</ogc:Filter>' if version == "1.1.0" else None
     if version == "1.1.0":
+        flt = owslib_etree.tostring(PropertyIsEqualTo("parcel_code", grid[3]["code"]).toXML()).decode()
+        flt = f'<ogc:Filter xmlns:ogc="http://www.opengis.net/ogc">{flt}</ogc:Filter>'
         data = wfs.getfeature(typename=["landdb:parcels"], filter=flt, outputFormat="application/json").read()
         assert [f["id"] for f in json.loads(data)["features"]] == [grid[3]["fid"]]
     else:
@@ -91,10 +90,10 @@ def test_owslib_reads_capabilities_schema_and_features(live_url, grid, version):
         data = wfs.getfeature(typename=["landdb:parcels"], filter=flt2, outputFormat="application/json",
                               method="Post").read()
         assert [f["id"] for f in json.loads(data)["features"]] == [grid[3]["fid"]]
-        pages = []
-        for start in (0, 5, 10):
-            data = wfs.getfeature(typename=["landdb:parcels"], bbox=(x0, y0, x1, y1, srs), startindex=start, maxfeatures=5,
-                                  outputFormat="application/json").read()
-            pages.append([f["id"] for f in json.loads(data)["features"]])
-        assert [len(p) for p in pages] == [5, 5, 2]
-        assert len({f for p in pages for f in p}) == 12
+    pages = []
+    for start in (0, 5, 10):
+        data = wfs.getfeature(typename=["landdb:parcels"], bbox=(x0, y0, x1, y1, srs), startindex=start, maxfeatures=5,
+                              outputFormat="application/json").read()
+        pages.append([f["id"] for f in json.loads(data)["features"]])
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert len({f for p in pages for f in p}) == 12
