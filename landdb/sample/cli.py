@@ -59,3 +59,32 @@ def load_cmd(settings: Settings, path: Path | None, if_empty: bool) -> None:
         counts = load_sample(session, path or DEFAULT_SAMPLE, progress=sys.stderr.isatty())
     click.echo(f"loaded in {time.perf_counter() - started:.1f} s: "
                + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@sample.command("check")
+@click.option("--until", default=None, metavar="YYYY-MM-DD", help="compare the register as of that day")
+@click.pass_obj
+def check_cmd(settings: Settings, until: str | None) -> None:
+    """Replay the journal and compare it with the tables (exit status 1 on any difference)."""
+    import datetime as dt
+
+    from .replay import compare, database_state, replay_database
+
+    if until is not None:
+        try:
+            dt.date.fromisoformat(until)
+        except ValueError:
+            raise click.BadParameter("give a date as YYYY-MM-DD", param_hint="--until") from None
+    started = time.perf_counter()
+    with session_scope(settings) as session:
+        replayed = replay_database(session, until)
+        problems = compare(replayed, database_state(session, until))
+    for line in problems:
+        click.echo(line, err=True)
+    if replayed.unreplayable:
+        click.echo(f"{len(replayed.unreplayable)} journal rows carry no effects (bulk imports) and were not replayed",
+                   err=True)
+    click.echo(f"replayed {replayed.transactions} registrations in {time.perf_counter() - started:.1f} s: "
+               + ("the tables agree" if not problems else f"{len(problems)} differences"))
+    if problems:
+        sys.exit(1)

@@ -402,3 +402,14 @@ def test_cli_load_if_empty_leaves_a_loaded_register_alone(database_url, tmp_path
     assert result.exit_code == 0, result.output
     assert "parcels" in result.output and out.is_file()
     assert DEFAULT_SAMPLE.is_file()
+
+
+def test_cli_check_replays_the_journal(database_url):
+    from landdb.cli import main
+
+    env = {"DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["sample", "check", "--until", "2020-06-30"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "the tables agree" in result.output
+    result = CliRunner().invoke(main, ["sample", "check", "--until", "30/06/2020"], env=env)
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
