@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-#: HTTP status per exceptionCode (OGC 09-025r2 table 3; OWS 1.1 for 1.1.0).
+#: HTTP status per exceptionCode (OWS Common 2.0 table 28, WFS 2.0 (OGC 09-025r2) table 3).
 STATUS = {
     "MissingParameterValue": 400,
     "InvalidParameterValue": 400,
     "VersionNegotiationFailed": 400,
     "InvalidUpdateSequence": 400,
-    "OptionNotSupported": 400,
+    "OptionNotSupported": 501,
     "NoApplicableCode": 500,
-    "OperationNotSupported": 400,
+    "OperationNotSupported": 501,
     "OperationParsingFailed": 400,
-    "OperationProcessingFailed": 500,
-    "ResponseCacheExpired": 400,
+    "OperationProcessingFailed": 403,
+    "ResponseCacheExpired": 403,
     "NotFound": 404,
     "CannotLockAllFeatures": 400,
 }

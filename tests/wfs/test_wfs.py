@@ -414,7 +414,7 @@ def test_filter_1_1_bbox_in_lat_lon_urn(client, mode, grid):
     ({"service": "WFS", "version": "2.0.0", "request": "GetFeature", "typeNames": "landdb:parcels",
       "filter": fes("<fes:PropertyIsEqualTo><fes:ValueReference>sheet_no</fes:ValueReference>"
                     "<fes:Literal>seven</fes:Literal></fes:PropertyIsEqualTo>")}, "InvalidParameterValue", 400, "filter"),
-    ({"service": "WFS", "version": "2.0.0", "request": "Transaction"}, "OperationNotSupported", 400, "request"),
+    ({"service": "WFS", "version": "2.0.0", "request": "Transaction"}, "OperationNotSupported", 501, "request"),
 ])
 def test_errors_are_exception_reports(client, mode, kvp, code, status, locator):
     if mode == "post" and kvp["request"] == "Transaction":
