@@ -85,6 +85,23 @@ def _cells_for_unit(plan: geo.UnitPlan, territory, extent, rng: np.random.Genera
     return ox, oy, d, n, [(float(cc[i]), float(rr[i]), float(cx[i]), float(cy[i])) for i in idx]
 
 
+#: Where a zone lies relative to the unit's centre: (weight of "north of it", of "near it").
+#: Mines and forest are up in the hills north of the town, ponds and fields down by the coast.
+ZONE_BIAS = {"mining": (1.2, 0.5), "forest": (1.0, 0.6), "aquaculture": (-1.2, 0.5), "farmland": (-0.4, 0.8),
+             "industry": (0.5, 0.8)}
+
+
+def _take(queue: list, frame, zone: str):
+    """The next cell for `zone`: the nearest for the town, else nearest its side of the unit."""
+    if zone not in ZONE_BIAS or len(queue) == 1:
+        return queue.pop(0)
+    ox, oy, _, _ = frame
+    north, near = ZONE_BIAS[zone]
+    best = min(range(len(queue)),
+               key=lambda k: near * np.hypot(queue[k][2] - ox, queue[k][3] - oy) - north * (queue[k][3] - oy))
+    return queue.pop(best)
+
+
 def _pick(rng: np.random.Generator, table) -> str:
     names = [t[0] for t in table]
     p = np.array([t[1] for t in table], dtype=float)
@@ -209,7 +226,8 @@ def build(n_parcels: int, rng: np.random.Generator) -> Layout:
             want = float(zq[zone])
             builder.zone_total[(plan.code, zone)] = want
             while want > 0.5 and queues[plan.code]:
-                want -= builder.fill_cell(plan, frames[plan.code], queues[plan.code].pop(0), zone, want)
+                cell = _take(queues[plan.code], frames[plan.code], zone)
+                want -= builder.fill_cell(plan, frames[plan.code], cell, zone, want)
             shortage += max(want, 0.0)
     # Units that ran out of land: the others take up the rest in their first zone.
     for plan in sorted(plans, key=lambda p: -p.weight):
