@@ -155,7 +155,7 @@ def _authenticate_and_limit() -> Response | None:
             except Unauthorized as exc:
                 error = exc.message
     limits: RateLimits = current_app.extensions["landdb_rate_limits"]
-    refusal = limits.check(g.principal, request.remote_addr)
+    refusal = limits.check(g.principal, request.remote_addr, wfs=request.blueprint == "wfs")
     if refusal is not None:
         return refusal
     if error is not None:
@@ -177,8 +177,9 @@ class RateLimits:
     def __init__(self, settings: Settings):
         self.per_key = _parse_limits(settings.rate_limit, "LANDDB_RATE_LIMIT")
         self.per_address = _parse_limits(settings.rate_limit_public, "LANDDB_RATE_LIMIT_PUBLIC")
+        self.per_address_wfs = _parse_limits(settings.rate_limit_wfs, "LANDDB_RATE_LIMIT_WFS")
         self.strategy = None
-        if self.per_key or self.per_address:
+        if self.per_key or self.per_address or self.per_address_wfs:
             name = settings.ratelimit_strategy or "moving-window"
             if name not in STRATEGIES:
                 raise ValueError(f"LANDDB_RATELIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}")
@@ -192,10 +193,14 @@ class RateLimits:
                 ) from exc
         self._last_warning = 0.0
 
-    def check(self, principal: core.Principal, addr: str | None) -> Response | None:
+    def check(self, principal: core.Principal, addr: str | None, wfs: bool = False) -> Response | None:
         """Count one request; the 429 problem when it is over a limit, else None. Remembers the
-        tightest limit for the X-RateLimit-* headers."""
-        if principal.is_public:
+        tightest limit for the X-RateLimit-* headers. Keyless WFS requests have their own,
+        larger, counter (`wfs`)."""
+        if principal.is_public and wfs:
+            items, ident = self.per_address_wfs, ("wfs-addr", addr or "unknown")
+            what = "to the WFS from this address without an API key"
+        elif principal.is_public:
             items, ident = self.per_address, ("addr", addr or "unknown")
             what = "from this address without an API key"
         else:

@@ -39,6 +39,9 @@ class Settings:
     rate_limit: str = "600/minute"
     #: rate limit for requests without a (valid) key, counted per client address.
     rate_limit_public: str = "120/minute"
+    #: rate limit for keyless WFS requests, per client address: GIS clients page through layers
+    #: and re-request on every pan, so they need more than the JSON API's public limit.
+    rate_limit_wfs: str = "3000/minute"
     #: where the counters live: `memory://` counts per process; several processes or hosts need a
     #: shared store (`redis://host:6379`, `memcached://host:11211`) for exact limits.
     ratelimit_storage_uri: str = "memory://"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, current_app, request
 
 from landdb.errors import InvalidInput
@@ -22,6 +24,29 @@ def _version_hint() -> str:
 def _error(exc: OWSException, version: str) -> Response:
     body, ctype = report(exc, version)
     return Response(body, status=exc.status, content_type=ctype)
+
+
+#: Headers of an app-wide answer worth keeping when it is re-dressed as an ExceptionReport.
+_KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                 "X-RateLimit-Reset", "Allow")
+
+
+@bp.after_request
+def _problems_as_exception_reports(resp: Response) -> Response:
+    """Answers made outside the WFS (a bad API key: 401, a rate limit: 429, a database outage:
+    503, a wrong method: 405) speak OWS to WFS clients too, not problem+json."""
+    if resp.mimetype != "application/problem+json":
+        return resp
+    try:
+        detail = json.loads(resp.get_data()).get("detail") or resp.status
+    except ValueError:
+        detail = resp.status
+    body, ctype = report(OWSException("NoApplicableCode", detail, None, resp.status_code), _version_hint())
+    out = Response(body, status=resp.status_code, content_type=ctype)
+    for name in _KEPT_HEADERS:
+        if name in resp.headers:
+            out.headers[name] = resp.headers[name]
+    return out
 
 
 @bp.route("", methods=["GET", "POST"], strict_slashes=False)
