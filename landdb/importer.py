@@ -56,6 +56,8 @@ _NATIONAL_ID = re.compile(r"^[0-9b-hjkmnp-z]{12}$")
 _TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
                5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
 _TEMP = "landdb_import_rows"
+#: Rows written before the statistics are refreshed in a large import (see `_insert`).
+_FIRST_SLICE = 2000
 
 
 @dataclass
@@ -195,34 +197,65 @@ def import_parcels(
     _stage(conn, staged)
 
     step("check")
-    sql_bad = _check_in_database(conn, result)
-    bad_rows = sorted({int(r) for r in rows["row_no"][bad]} | sql_bad)
+    sql_bad = _check_register(conn, result)
+    # The overlap checks are the expensive part. A file that is otherwise clean goes straight to
+    # the insert, where the database's overlap trigger checks it anyway; only when that trigger
+    # refuses (or for a dry run, or a report that already has errors) do we run our own checks,
+    # which name every offending row instead of the first one.
+    overlaps_checked = dry_run or bool(result.errors)
+    if overlaps_checked:
+        sql_bad |= _check_overlaps(conn, result)
+    python_bad = {int(r) for r in rows["row_no"][bad]}
     if result.errors and not skip_invalid:
-        _drop(conn)
-        result.seconds = time.perf_counter() - started
-        return result
-    if bad_rows:
-        conn.execute(text(f"DELETE FROM {_TEMP} WHERE row_no = ANY(:rows)"), {"rows": bad_rows})
-    result.skipped_rows = bad_rows
-    result.unchanged = conn.execute(text(f"SELECT count(*) FROM {_TEMP} WHERE status = 'unchanged'")).scalar_one()
+        return _finish(conn, result, started)
+    _skip(conn, result, python_bad | sql_bad)
     new = conn.execute(text(f"SELECT count(*) FROM {_TEMP} WHERE status = 'new'")).scalar_one()
 
     if dry_run or new == 0:
         result.imported = new if dry_run else 0
-    else:
-        step("write")
-        try:
-            result.transaction_id = _write(conn, result, on, actor)
-        except DBAPIError as exc:
-            # The database's own rules (overlap trigger, unique codes) caught what changed
-            # since the checks, e.g. a concurrent import: nothing of this import stays.
-            message = str(getattr(exc.orig, "diag", None) and exc.orig.diag.message_primary or exc.orig)
-            raise Conflict(f"the database refused the import: {message}") from None
-        result.imported = new
-    _drop(conn)
+        return _finish(conn, result, started)
+    step("write")
+    try:
+        result.transaction_id = _write(conn, result, on, actor)
+    except _OverlapRefused:
+        if overlaps_checked:
+            raise Conflict("the database refused the import: an overlap appeared while importing "
+                           "(a concurrent change?); try again") from None
+        sql_bad |= _check_overlaps(conn, result)
+        if not result.errors:
+            raise Conflict("the database refused the import as overlapping, but no overlap was found "
+                           "on checking again (a concurrent change?); try again") from None
+        if not skip_invalid:
+            return _finish(conn, result, started)
+        _skip(conn, result, python_bad | sql_bad)
+        new = conn.execute(text(f"SELECT count(*) FROM {_TEMP} WHERE status = 'new'")).scalar_one()
+        if new:
+            try:
+                result.transaction_id = _write(conn, result, on, actor)
+            except _OverlapRefused:
+                raise Conflict("the database refused the import as overlapping (a concurrent change?); "
+                               "try again") from None
+    result.imported = new if result.transaction_id else 0
     step("done")
+    return _finish(conn, result, started)
+
+
+def _finish(conn, result: ImportResult, started: float) -> ImportResult:
+    _drop(conn)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _skip(conn, result: ImportResult, bad_rows: set[int]) -> None:
+    """Leave the rows with errors out of the import (they are listed as skipped)."""
+    if bad_rows:
+        conn.execute(text(f"DELETE FROM {_TEMP} WHERE row_no = ANY(:rows)"), {"rows": sorted(bad_rows)})
+    result.skipped_rows = sorted(bad_rows)
+    result.unchanged = conn.execute(text(f"SELECT count(*) FROM {_TEMP} WHERE status = 'unchanged'")).scalar_one()
+
+
+class _OverlapRefused(Exception):
+    """The database's overlap trigger refused the insert; the savepoint was rolled back."""
 
 
 # --- reading and mapping ----------------------------------------------------------------------
@@ -386,15 +419,15 @@ def _column(frame, columns: dict[str, str], target: str) -> pd.Series | None:
 
 
 def _as_text(col: pd.Series) -> pd.Series:
-    """Text values with numbers written without a trailing `.0`; empty → NA."""
-    def one(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            return None
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            v = int(v)
-        s = str(v).strip()
-        return s or None
-    return col.astype(object).map(one)
+    """Text values (pandas "string" dtype, NA when empty), whole numbers written without `.0`."""
+    if pd.api.types.is_bool_dtype(col) or not (pd.api.types.is_numeric_dtype(col)):
+        out = col.astype("string").str.strip()
+    else:
+        values = col.astype("float64")
+        whole = values.notna() & (values % 1 == 0)
+        out = values.astype("string")
+        out[whole] = values[whole].astype("int64").astype("string")
+    return out.mask(out == "")
 
 
 def _fields(conn, frame, columns, constants, ward, on, geoms, rows: pd.DataFrame, result: ImportResult) -> np.ndarray:
@@ -406,11 +439,12 @@ def _fields(conn, frame, columns, constants, ward, on, geoms, rows: pd.DataFrame
     def require(target: str) -> pd.Series:
         col = _column(frame, columns, target)
         if col is None:
-            return pd.Series([None] * n, dtype=object)
+            return pd.Series([pd.NA] * n, dtype="string")
         return _as_text(col)
 
-    ward_code = require("ward_code").map(lambda s: s.zfill(5) if s and s.isdigit() and len(s) < 5 else s)
-    land_use = require("land_use").map(lambda s: s.upper() if s else s)
+    ward_code = require("ward_code")
+    ward_code = ward_code.where(~ward_code.str.fullmatch(r"[0-9]{1,4}").fillna(False), ward_code.str.zfill(5))
+    land_use = require("land_use").str.upper()
     numbers = {}
     for target in ("sheet_no", "parcel_no"):
         raw = require(target)
@@ -448,7 +482,7 @@ def _fields(conn, frame, columns, constants, ward, on, geoms, rows: pd.DataFrame
         legal = pd.Series(geometric)
         result.area_from_geometry_rows = list(range(1, n + 1))
     else:
-        text_area = _as_text(area_col).map(lambda s: s.replace(",", ".") if isinstance(s, str) else s)
+        text_area = _as_text(area_col).str.replace(",", ".", regex=False)
         legal = pd.to_numeric(text_area, errors="coerce")
         for i in np.flatnonzero((text_area.notna() & legal.isna()).to_numpy()):
             add(Problem(i + 1, "bad_area", f"legal_area_m2 {area_col.iloc[i]!r} is not a number"))
@@ -465,8 +499,8 @@ def _fields(conn, frame, columns, constants, ward, on, geoms, rows: pd.DataFrame
                                                 f"row(s) ({rows_txt}): the geometric area rounded to 0.1 m² was used",
                     "warning"))
 
-    national = require("national_id").map(lambda s: s.lower() if s else s)
-    wrong = national.notna() & ~national.map(lambda s: bool(s and _NATIONAL_ID.match(s)))
+    national = require("national_id").str.lower()
+    wrong = national.notna() & ~national.str.fullmatch(_NATIONAL_ID.pattern).fillna(False)
     for i in np.flatnonzero(wrong.to_numpy()):
         add(Problem(i + 1, "bad_national_id", f"national_id {national.iloc[i]!r} is not a 12-character GeoHash"))
         bad[i] = True
@@ -477,7 +511,7 @@ def _fields(conn, frame, columns, constants, ward, on, geoms, rows: pd.DataFrame
     _duplicates(national.where(national.notna() & ~wrong), "national_id", bad, add)
 
     rows["ward_code"] = ward_code
-    rows["ward_id"] = ward_code.map(wards).astype("Int64")
+    rows["ward_id"] = ward_code.map(wards, na_action="ignore").astype("Int64")
     rows["sheet_no"] = numbers["sheet_no"]
     rows["parcel_no"] = numbers["parcel_no"]
     rows["land_use"] = land_use
@@ -511,9 +545,11 @@ def _row_list(rows: list[int], limit: int = 20) -> str:
 def _stage(conn, staged: pd.DataFrame) -> None:
     """COPY the rows that passed the Python checks into a temporary table with a GiST index."""
     conn.execute(text(f"DROP TABLE IF EXISTS {_TEMP}"))
+    # No index on row_no: the planner would AND a range scan on it into the overlap self-join
+    # (a.row_no < b.row_no), which makes that join quadratic.
     conn.execute(text(f"""
         CREATE TEMP TABLE {_TEMP} (
-          row_no integer PRIMARY KEY, ward_code varchar(5), ward_id integer, sheet_no integer,
+          row_no integer NOT NULL, ward_code varchar(5), ward_id integer, sheet_no integer,
           parcel_no integer, land_use varchar(3), legal_area_m2 numeric(12, 1), address text,
           national_id varchar(12), geom geometry(MultiPolygon, {SRID}),
           status text NOT NULL DEFAULT 'new', parcel_id bigint
@@ -530,16 +566,15 @@ def _stage(conn, staged: pd.DataFrame) -> None:
     with raw.cursor() as cur:
         cur.copy_expert(f"COPY {_TEMP} (row_no, ward_code, ward_id, sheet_no, parcel_no, land_use, legal_area_m2, "
                         "address, national_id, geom) FROM STDIN WITH (FORMAT csv)", buf)
-    conn.execute(text(f"CREATE INDEX ON {_TEMP} USING gist (geom)"))
     conn.execute(text(f"CREATE INDEX ON {_TEMP} (ward_code, sheet_no, parcel_no)"))
     conn.execute(text(f"ANALYZE {_TEMP}"))
 
 
-def _check_in_database(conn, result: ImportResult) -> set[int]:
-    """Set-based checks against the register and between the staged rows; returns bad rows."""
+def _check_register(conn, result: ImportResult) -> set[int]:
+    """Parcel codes and national IDs already in the register; returns the bad rows."""
     bad: set[int] = set()
     add = result.problems.append
-    tol = {"tol": SAME_GEOMETRY_TOLERANCE_M2, "overlap": OVERLAP_TOLERANCE_M2}
+    tol = {"tol": SAME_GEOMETRY_TOLERANCE_M2}
 
     # Parcel codes already active: the same geometry is 'unchanged', another one is an error.
     for row_no, code, same, diff, land_use, file_land_use in conn.execute(text(f"""
@@ -569,6 +604,16 @@ def _check_in_database(conn, result: ImportResult) -> set[int]:
          WHERE t.status = 'new'""")):
         add(Problem(row_no, "national_id_exists", f"national_id is already used by parcel {code}"))
         bad.add(row_no)
+    return bad
+
+
+def _check_overlaps(conn, result: ImportResult) -> set[int]:
+    """Overlaps of new rows with active parcels and with each other; returns the bad rows."""
+    bad: set[int] = set()
+    add = result.problems.append
+    tol = {"overlap": OVERLAP_TOLERANCE_M2}
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {_TEMP}_geom ON {_TEMP} USING gist (geom)"))
+    conn.execute(text(f"ANALYZE {_TEMP}"))
 
     for row_no, code, area in conn.execute(text(f"""
         SELECT t.row_no, p.parcel_code, ST_Area(ST_Intersection(t.geom, v.geom))
@@ -594,8 +639,30 @@ def _check_in_database(conn, result: ImportResult) -> set[int]:
 
 
 def _write(conn, result: ImportResult, on: dt.date, actor: str | None) -> int:
-    """Insert the new parcels, their first versions and the journal row (last); return its id."""
+    """Insert the new parcels, their first versions and the journal row (last); return its id.
+
+    Runs under a savepoint: when the overlap trigger refuses the rows, everything written here
+    is undone and `_OverlapRefused` raised, so the caller can report and retry.
+    """
+    conn.execute(text("SAVEPOINT landdb_import"))
+    try:
+        tx = _insert(conn, result, on, actor)
+    except DBAPIError as exc:
+        conn.execute(text("ROLLBACK TO SAVEPOINT landdb_import"))
+        if getattr(exc.orig, "pgcode", None) == "23P01":  # exclusion_violation: the overlap trigger
+            raise _OverlapRefused() from None
+        # Another rule of the database (unique codes, national IDs) caught what changed since
+        # the checks, e.g. a concurrent import: nothing of this import stays.
+        diag = getattr(exc.orig, "diag", None)
+        raise Conflict(f"the database refused the import: {diag.message_primary if diag else exc.orig}") from None
+    conn.execute(text("RELEASE SAVEPOINT landdb_import"))
+    return tx
+
+
+def _insert(conn, result: ImportResult, on: dt.date, actor: str | None) -> int:
     tx = conn.execute(text("SELECT nextval(pg_get_serial_sequence('transactions', 'id'))")).scalar_one()
+    # Ids first, so each table gets one plain INSERT … SELECT. (One statement with chained
+    # data-modifying CTEs was tried: the overlap trigger then ran quadratically.)
     conn.execute(text(f"UPDATE {_TEMP} SET parcel_id = nextval(pg_get_serial_sequence('parcels', 'id')) "
                       "WHERE status = 'new'"))
     params = {"d": on, "tx": tx}
@@ -603,11 +670,25 @@ def _write(conn, result: ImportResult, on: dt.date, actor: str | None) -> int:
         INSERT INTO parcels (id, ward_id, ward_code, sheet_no, parcel_no, national_id, registered_on)
         SELECT parcel_id, ward_id, ward_code, sheet_no, parcel_no, national_id, :d
           FROM {_TEMP} WHERE status = 'new' ORDER BY row_no"""), params)
-    conn.execute(text(f"""
+    # The overlap trigger joins the new rows to parcel_versions and parcels with plans made
+    # from the statistics of before the insert; for a table that was empty (or looked empty)
+    # they are nested loops over whole tables, quadratic in the rows imported. So a large import
+    # writes a first slice, refreshes the statistics, then writes the rest.
+    versions = f"""
         INSERT INTO parcel_versions (parcel_id, version, valid_from, land_use, legal_area_m2, address, geom,
                                      opened_by_tx)
         SELECT parcel_id, 1, :d, land_use, legal_area_m2, address, geom, :tx
-          FROM {_TEMP} WHERE status = 'new' ORDER BY row_no"""), params)
+          FROM {_TEMP} WHERE status = 'new' AND row_no {{}} ORDER BY row_no"""
+    new = conn.execute(text(f"SELECT count(*), min(row_no) FROM {_TEMP} WHERE status = 'new'")).one()
+    if new[0] > _FIRST_SLICE * 5:
+        cut = conn.execute(text(f"SELECT row_no FROM {_TEMP} WHERE status = 'new' ORDER BY row_no "
+                                f"OFFSET {_FIRST_SLICE} LIMIT 1")).scalar_one()
+        conn.execute(text(versions.format("< :cut")), {**params, "cut": cut})
+        conn.execute(text("ANALYZE parcels"))
+        conn.execute(text("ANALYZE parcel_versions"))
+        conn.execute(text(versions.format(">= :cut")), {**params, "cut": cut})
+    else:
+        conn.execute(text(versions.format(">= :cut")), {**params, "cut": new[1] or 0})
     conn.execute(text(f"""
         INSERT INTO transaction_parcels (transaction_id, parcel_id, role)
         SELECT :tx, parcel_id, 'target' FROM {_TEMP} WHERE status = 'new'"""), params)

@@ -274,3 +274,33 @@ def test_cli_reports_rows_and_exits_1(database_url, three_bad, engine):
         assert conn.execute(text("SELECT count(*) FROM transactions")).scalar_one() == before
     bad = runner.invoke(main, ["import", str(three_bad), "--map", "sheet_no"], env={"DATABASE_URL": database_url})
     assert bad.exit_code == 1 and "TARGET=VALUE" in bad.output
+
+
+def test_overlap_between_rows_of_an_otherwise_clean_file(session, tmp_path):
+    # Clean files go straight to the insert; the database's trigger refuses the overlap and the
+    # importer then finds and reports the rows itself.
+    geoms = [lot(0, y=1700), lot(1, y=1700), box(X0 + 515, Y0 + 2205, X0 + 522, Y0 + 2212), lot(3, y=1700)]
+    path = write(frame(geoms, sheet=714), tmp_path / "overlap_rows.gpkg")
+    before = state(session)
+    result = import_parcels(session, path, on=ON)
+    assert result.rejected and [(p.row, p.code) for p in result.errors] == [(3, "overlaps_row")]
+    assert "overlaps row 2 of the file by 25.00 m²" in result.errors[0].message
+    assert state(session) == before
+    result = import_parcels(session, path, on=ON, skip_invalid=True)
+    assert result.imported == 3 and result.skipped_rows == [3]
+    assert state(session) == (before[0] + 3, before[1] + 3, before[2] + 1)
+
+
+def test_large_imports_write_in_two_slices(session, tmp_path, monkeypatch):
+    import landdb.importer as importer
+
+    monkeypatch.setattr(importer, "_FIRST_SLICE", 2)  # the slicing starts above 5 slices' worth
+    geoms = [lot(i, y=1800) for i in range(12)] + [box(X0 + 505, Y0 + 2305, X0 + 508, Y0 + 2308)]
+    path = write(frame(geoms, sheet=715), tmp_path / "large.gpkg")
+    before = state(session)
+    result = import_parcels(session, path, on=ON)
+    assert [(p.row, p.code) for p in result.errors] == [(13, "overlaps_row")]
+    assert state(session) == before
+    result = import_parcels(session, path, on=ON, skip_invalid=True)
+    assert result.imported == 12 and result.skipped_rows == [13]
+    assert count(session, "SELECT count(*) FROM parcels WHERE sheet_no = 715") == 12
