@@ -56,7 +56,11 @@ def load_cmd(settings: Settings, path: Path | None, if_empty: bool) -> None:
             if n:
                 click.echo(f"the register already has {n} parcels: sample not loaded")
                 return
-        counts = load_sample(session, path or DEFAULT_SAMPLE, progress=sys.stderr.isatty())
+        if path is None:
+            # Beside the source in a checkout; from the working directory when installed as a wheel.
+            local = Path.cwd() / "sample_parcels" / DEFAULT_SAMPLE.name
+            path = DEFAULT_SAMPLE if DEFAULT_SAMPLE.is_file() or not local.is_file() else local
+        counts = load_sample(session, path, progress=sys.stderr.isatty())
     click.echo(f"loaded in {time.perf_counter() - started:.1f} s: "
                + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
