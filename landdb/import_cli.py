@@ -33,11 +33,11 @@ def _progress_bar(enabled: bool):
         return None, (lambda stage: None)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(STAGES), unit="step", file=sys.stderr, leave=False, bar_format="{l_bar}{bar}| {elapsed}")
+    bar = tqdm(total=len(STAGES) - 1, unit="step", file=sys.stderr, leave=False, bar_format="{l_bar}{bar}| {elapsed}")
 
     def step(stage: str) -> None:
         bar.set_description(f"import: {stage}")
-        bar.n = STAGES.index(stage) + 1 if stage in STAGES else bar.n
+        bar.n = STAGES.index(stage) if stage in STAGES else bar.n  # stages done so far
         bar.refresh()
 
     return bar, step

@@ -58,6 +58,8 @@ _TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "M
 _TEMP = "landdb_import_rows"
 #: Rows written before the statistics are refreshed in a large import (see `_insert`).
 _FIRST_SLICE = 2000
+#: Rows per COPY.
+_COPY_SLICE = 20_000
 
 
 @dataclass
@@ -191,6 +193,7 @@ def import_parcels(
     fields_bad = _fields(conn, frame, columns, constants or {}, ward, on, geoms, rows, result)
     bad |= fields_bad
     rows["geom"] = geoms
+    del frame, geoms  # `rows` has all that is needed from here on
 
     step("stage")
     staged = rows[~bad]
@@ -554,18 +557,21 @@ def _stage(conn, staged: pd.DataFrame) -> None:
           national_id varchar(12), geom geometry(MultiPolygon, {SRID}),
           status text NOT NULL DEFAULT 'new', parcel_id bigint
         ) ON COMMIT DROP"""))
-    out = staged[["row_no", "ward_code", "ward_id", "sheet_no", "parcel_no", "land_use", "legal_area_m2",
-                  "address", "national_id"]].copy()
-    # EWKB (hex) with the SRID inside, as PostGIS reads it from text.
-    geoms = shapely.set_srid(staged["geom"].to_numpy(), SRID)
-    out["geom"] = shapely.to_wkb(geoms, hex=True, include_srid=True, output_dimension=2) if len(staged) else []
-    buf = io.StringIO()
-    out.to_csv(buf, index=False, header=False, na_rep="")
-    buf.seek(0)
+    columns = ["row_no", "ward_code", "ward_id", "sheet_no", "parcel_no", "land_use", "legal_area_m2", "address",
+               "national_id"]
+    copy = (f"COPY {_TEMP} ({', '.join(columns)}, geom) FROM STDIN WITH (FORMAT csv)")
     raw = conn.connection.driver_connection
+    # In slices, so the CSV text of a large file is never all in memory at once.
     with raw.cursor() as cur:
-        cur.copy_expert(f"COPY {_TEMP} (row_no, ward_code, ward_id, sheet_no, parcel_no, land_use, legal_area_m2, "
-                        "address, national_id, geom) FROM STDIN WITH (FORMAT csv)", buf)
+        for start in range(0, len(staged), _COPY_SLICE):
+            part = staged.iloc[start:start + _COPY_SLICE]
+            out = part[columns].copy()
+            # EWKB (hex) with the SRID inside, as PostGIS reads it from text.
+            out["geom"] = shapely.to_wkb(shapely.set_srid(part["geom"].to_numpy(), SRID), hex=True,
+                                         include_srid=True, output_dimension=2)
+            buf = io.StringIO(out.to_csv(index=False, header=False, na_rep=""))
+            del out
+            cur.copy_expert(copy, buf)
     conn.execute(text(f"CREATE INDEX ON {_TEMP} (ward_code, sheet_no, parcel_no)"))
     conn.execute(text(f"ANALYZE {_TEMP}"))
 
