@@ -304,3 +304,15 @@ def test_large_imports_write_in_two_slices(session, tmp_path, monkeypatch):
     result = import_parcels(session, path, on=ON, skip_invalid=True)
     assert result.imported == 12 and result.skipped_rows == [13]
     assert count(session, "SELECT count(*) FROM parcels WHERE sheet_no = 715") == 12
+
+
+def test_z_is_dropped_and_polygons_become_multipolygons(session, tmp_path):
+    x, y = X0 + 500, Y0 + 1900
+    poly_z = Polygon([(x, y, 5.0), (x + 10, y, 5.5), (x + 10, y + 10, 6.0), (x, y + 10, 5.0), (x, y, 5.0)])
+    path = write(frame([poly_z], sheet=716), tmp_path / "with_z.gpkg")
+    result = import_parcels(session, path, on=ON)
+    assert result.imported == 1, result.problems
+    kind, dims = session.execute(text(
+        "SELECT GeometryType(v.geom), ST_NDims(v.geom) FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id "
+        "WHERE p.parcel_code = '06691-716-1'")).one()
+    assert (kind, dims) == ("MULTIPOLYGON", 2)
