@@ -65,16 +65,20 @@ def _copy(cursor, table: str, df: pd.DataFrame) -> None:
     if table != "rights" or len(df) == 0:
         cursor.copy_expert(sql, io.StringIO(text_rows))
         return
-    # Cut where the count of open rights with a share (what the trigger counts) passes a batch.
-    counted = (df["share"].notna() & df["valid_to"].isna()).to_numpy().cumsum()
-    batch = counted // RIGHTS_BATCH
-    cuts = np.flatnonzero(np.diff(batch)) + 1
     lines = text_rows.split("\n")
     if len(lines) != len(df) + 1:
         raise InvalidInput("a right's text holds a line break; the sample file is damaged")
+    # Closed rights and mortgages do not count towards a share sum: one COPY, which the trigger
+    # passes at once. Open shared rights go in batches the trigger checks by index.
+    counted = (df["share"].notna() & df["valid_to"].isna()).to_numpy()
+    rest = np.flatnonzero(~counted)
+    if rest.size:
+        cursor.copy_expert(sql, io.StringIO("\n".join(lines[i] for i in rest) + "\n"))
+    shared = np.flatnonzero(counted)
     next_analyze = 1
-    for k, (start, end) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, len(df)]), start=1):
-        cursor.copy_expert(sql, io.StringIO("\n".join(lines[start:end]) + "\n"))
+    for k, start in enumerate(range(0, shared.size, RIGHTS_BATCH), start=1):
+        chunk = shared[start:start + RIGHTS_BATCH]
+        cursor.copy_expert(sql, io.StringIO("\n".join(lines[i] for i in chunk) + "\n"))
         if k == next_analyze:
             # Fresh statistics make the trigger re-plan its check for the table's new size
             # (a plan made when the table was empty would scan it whole for every batch).
