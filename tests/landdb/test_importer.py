@@ -4,7 +4,6 @@ idempotence, and the journal row — against the real PostGIS, with files built 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import warnings
 
 import geopandas as gpd
