@@ -83,13 +83,12 @@ def db_current(settings: Settings) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, workers: int | None, dev: bool) -> None:
     """Serve the API and WFS (gunicorn; Ctrl-C stops it)."""
-    if dev:
-        from api import create_app
-
-        create_app(settings).run(host=host, port=port, debug=True)
-        return
     import os
 
+    # The web layer is started by name, never imported: the core knows nothing of HTTP.
+    if dev:
+        os.execvp(sys.executable, [sys.executable, "-m", "flask", "--app", "api.wsgi:app", "run",
+                                   "--debug", "--host", host, "--port", str(port)])
     n = workers or (2 * (os.cpu_count() or 1) + 1)
     click.echo(f"landdb serving on http://{host}:{port} with {n} workers", err=True)
     args = [
