@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test venv db bench clean
+.PHONY: run test venv db clean
 
 $(BIN)/landdb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,6 @@ run: venv db
 test: venv
 	scripts/install-system.sh postgis gdal qgis
 	$(BIN)/pytest
-
-bench: venv db
-	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info
