@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import crs as crs_
+from . import timetravel
 from .errors import InvalidInput, NotFound
 
 PARCEL_CODE = re.compile(r"^(\d{5})-(\d{1,6})-(\d{1,7})$")
@@ -149,9 +150,21 @@ SELECT p.* FROM parcels p WHERE p.parcel_code = :code
 """
 
 
-def get_parcel(session: Session, code: str, srid: int = 4326) -> str:
-    """One parcel (its latest version) as GeoJSON Feature text. Raises NotFound."""
+def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None = None) -> str:
+    """One parcel (its latest version, or with `at` the version valid that day) as GeoJSON
+    Feature text. Raises NotFound."""
     parse_code(code)
+    if at is not None:
+        sql = f"""
+        SELECT {_feature()} FROM (SELECT p.* FROM parcels p WHERE p.parcel_code = :code
+                                    AND {timetravel.parcel_existed_at("p")} ORDER BY p.id DESC LIMIT 1) p
+          JOIN parcel_versions v ON v.parcel_id = p.id AND {timetravel.valid_at("v")}
+          {_JOINS}
+        """
+        row = session.execute(text(sql), {"code": code, "at": at, **_out(srid)}).scalar()
+        if row is None:
+            raise NotFound(f"no parcel {code} on {at}", field="parcel_code")
+        return row
     sql = f"""
     SELECT {_feature()} FROM ({_TARGET}) p
       JOIN LATERAL (SELECT * FROM parcel_versions v WHERE v.parcel_id = p.id
@@ -167,15 +180,17 @@ def get_parcel(session: Session, code: str, srid: int = 4326) -> str:
 _POINT = "ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 5899)"
 
 
-def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326) -> str:
-    """The current parcel containing (lon, lat) (EPSG:4326) as Feature text. Raises NotFound."""
+def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326, at: dt.date | None = None) -> str:
+    """The current parcel (or with `at` the one that day) containing (lon, lat) (EPSG:4326) as
+    Feature text. Raises NotFound."""
     crs_.check_lonlat(lon, lat)
+    valid, at_params = timetravel.version_filter("v", at)
     sql = f"""
     SELECT {_feature()} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
-     WHERE v.valid_to IS NULL AND ST_Intersects(v.geom, {_POINT})
+     WHERE {valid} AND ST_Intersects(v.geom, {_POINT})
      ORDER BY p.parcel_code LIMIT 1
     """
-    row = session.execute(text(sql), {"lon": lon, "lat": lat, **_out(srid)}).scalar()
+    row = session.execute(text(sql), {"lon": lon, "lat": lat, **at_params, **_out(srid)}).scalar()
     if row is None:
         raise NotFound(f"no parcel at longitude {lon}, latitude {lat}")
     return row
@@ -212,10 +227,12 @@ def normalize_serial(value: str) -> str:
 
 
 def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offset: int = 0,
-                   srid: int = 4326) -> FeatureStream:
-    """Current parcels matching every filter given, ordered by code."""
-    where = ["v.valid_to IS NULL", "p.retired_on IS NULL"]
-    params: dict = {**_out(srid), **_paging(limit, offset)}
+                   srid: int = 4326, at: dt.date | None = None) -> FeatureStream:
+    """Current parcels (or with `at` those of that day) matching every filter given, by code."""
+    valid, at_params = timetravel.version_filter("v", at)
+    where = [valid] if at is not None else [valid, "p.retired_on IS NULL"]
+    params: dict = {**_out(srid), **_paging(limit, offset), **at_params}
+    rights_valid, _ = timetravel.version_filter("r", at)
     if f.ward is not None:
         if not WARD_CODE.match(f.ward):
             raise InvalidInput("ward: expected a 5-digit ward code, e.g. 06691", field="ward")
@@ -242,7 +259,7 @@ def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offs
     if f.certificate is not None:
         where.append(
             "p.id IN (SELECT r.parcel_id FROM certificates c JOIN rights r ON r.certificate_id = c.id"
-            " WHERE c.serial = :serial AND r.valid_to IS NULL)"
+            f" WHERE c.serial = :serial AND {rights_valid})"
         )
         params["serial"] = normalize_serial(f.certificate)
     if f.bbox is not None:
@@ -276,15 +293,16 @@ def _hits(where: list[str], *, fence: bool, extra: str = "", source: str = "") -
 
 
 def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 100.0, limit: int = 10,
-                 srid: int = 4326) -> FeatureStream:
+                 srid: int = 4326, at: dt.date | None = None) -> FeatureStream:
     """Current parcels within `radius` metres of (lon, lat), nearest first, with `distance_m`."""
     crs_.check_lonlat(lon, lat)
     if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS_M):
         raise InvalidInput(f"radius: must be between 0 and {MAX_RADIUS_M:g} metres", field="radius")
-    hits = _hits(["v.valid_to IS NULL", "ST_DWithin(v.geom, q.pt, :radius)"], fence=True,
+    valid, at_params = timetravel.version_filter("v", at)
+    hits = _hits([valid, "ST_DWithin(v.geom, q.pt, :radius)"], fence=True,
                  extra=", round(ST_Distance(v.geom, q.pt)::numeric, 2) AS distance",
                  source=f"(SELECT {_POINT} AS pt) q, ")
-    params = {"lon": lon, "lat": lat, "radius": radius, **_out(srid), **_paging(limit, 0)}
+    params = {"lon": lon, "lat": lat, "radius": radius, **at_params, **_out(srid), **_paging(limit, 0)}
     return _stream(session, hits, "distance, parcel_code", params,
                    extra_props=", 'distance_m', page.distance")
 
@@ -335,7 +353,7 @@ def parse_geometry(geometry: object, srid: int = 4326):
 
 
 def query_parcels(session: Session, geometry, predicate: str = "intersects", *, geometry_srid: int = 4326,
-                  limit: int = 100, offset: int = 0, srid: int = 4326) -> FeatureStream:
+                  limit: int = 100, offset: int = 0, srid: int = 4326, at: dt.date | None = None) -> FeatureStream:
     """Current parcels related to a (validated, shapely) geometry by `predicate`, ordered by code.
 
     intersects: parcels touching or overlapping it; within: parcels inside it; contains: parcels
@@ -345,9 +363,10 @@ def query_parcels(session: Session, geometry, predicate: str = "intersects", *, 
 
     if predicate not in PREDICATES:
         raise InvalidInput(f"predicate: one of {', '.join(PREDICATES)}", field="predicate", details={"status": 422})
-    hits = _hits(["v.valid_to IS NULL", PREDICATES[predicate]], fence=True,
+    valid, at_params = timetravel.version_filter("v", at)
+    hits = _hits([valid, PREDICATES[predicate]], fence=True,
                  source="(SELECT ST_Transform(ST_GeomFromWKB(decode(:wkb, 'hex'), :gsrid), 5899) AS g) q, ")
-    params = {"wkb": shapely.to_wkb(geometry, hex=True), "gsrid": geometry_srid, **_out(srid),
+    params = {"wkb": shapely.to_wkb(geometry, hex=True), "gsrid": geometry_srid, **at_params, **_out(srid),
               **_paging(limit, offset)}
     return _stream(session, hits, "parcel_code, pid", params)
 

@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 2_000_000
 @blp.arguments(s.SearchArgs, location="query", as_kwargs=True)
 @blp.response(200, s.ParcelCollection, content_type=GEOJSON, description="A page of parcels, ordered by code")
 @blp.alt_response("default", response="DEFAULT_ERROR")
-def search(limit, offset, crs=None, bbox=None, bbox_crs=None, **filters):
+def search(limit, offset, crs=None, bbox=None, bbox_crs=None, at=None, **filters):
     """Search current parcels by ward, sheet, number, land use, address, certificate or bbox.
 
     Every filter given must match. `numberMatched` counts all matches; follow the `next` link
@@ -44,7 +44,8 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, **filters):
     elif bbox_crs is not None:
         raise InvalidInput("bbox-crs: only meaningful with bbox", field="bbox-crs")
     f = core.SearchFilters(bbox=box, bbox_srid=box_srid, **filters)
-    stream = core.search_parcels(read_session(streaming=limit > core.STREAM_ABOVE), f, limit=limit, offset=offset, srid=srid)
+    stream = core.search_parcels(read_session(streaming=limit > core.STREAM_ABOVE), f, limit=limit, offset=offset, srid=srid,
+                                 at=at)
     return feature_collection(stream, srid=srid, limit=limit, offset=offset, session=detach_session())
 
 
@@ -53,10 +54,10 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, **filters):
 @blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel containing the point")
 @blp.alt_response(404, response="NOT_FOUND", description="No current parcel contains the point")
 @blp.alt_response("default", response="DEFAULT_ERROR")
-def at(lon, lat, crs=None):
-    """The current parcel that contains a point (lon/lat in EPSG:4326)."""
+def at(lon, lat, crs=None, at=None):
+    """The current parcel that contains a point (lon/lat in EPSG:4326); with `at`, the one that day."""
     srid = output_srid(crs)
-    return text_response(core.parcel_at(read_session(), lon, lat, srid), mimetype=GEOJSON, srid=srid)
+    return text_response(core.parcel_at(read_session(), lon, lat, srid, at=at), mimetype=GEOJSON, srid=srid)
 
 
 @blp.route("/parcels/near")
@@ -64,10 +65,11 @@ def at(lon, lat, crs=None):
 @blp.response(200, s.ParcelCollection, content_type=GEOJSON,
               description="Parcels within the radius, nearest first, each with `distance_m`")
 @blp.alt_response("default", response="DEFAULT_ERROR")
-def near(lon, lat, radius, limit, crs=None):
+def near(lon, lat, radius, limit, crs=None, at=None):
     """Current parcels within `radius` metres of a point, nearest first."""
     srid = output_srid(crs)
-    stream = core.parcels_near(read_session(streaming=limit > core.STREAM_ABOVE), lon, lat, radius=radius, limit=limit, srid=srid)
+    stream = core.parcels_near(read_session(streaming=limit > core.STREAM_ABOVE), lon, lat, radius=radius, limit=limit, srid=srid,
+                               at=at)
     return feature_collection(stream, srid=srid, limit=limit, paged=False, session=detach_session())
 
 
@@ -79,11 +81,11 @@ def _limit_body():
 
 @blp.route("/parcels/query", methods=["POST"])
 @blp.arguments(s.QueryBody, location="json", error_status_code=422)
-@blp.arguments(s.CrsArgs, location="query", as_kwargs=True)
+@blp.arguments(s.LookupArgs, location="query", as_kwargs=True)
 @blp.response(200, s.ParcelCollection, content_type=GEOJSON, description="Parcels related to the shape, by code")
 @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
 @blp.alt_response("default", response="DEFAULT_ERROR")
-def query(body, crs=None):
+def query(body, crs=None, at=None):
     """Parcels that intersect, lie within or contain a posted GeoJSON geometry (a planning zone,
     a road corridor). Invalid or self-intersecting shapes get 422 with the reason."""
     srid = output_srid(crs)
@@ -91,21 +93,21 @@ def query(body, crs=None):
     geometry = core.parse_geometry(body["geometry"], geometry_srid)
     limit, offset = body["limit"], body["offset"]
     stream = core.query_parcels(read_session(streaming=limit > core.STREAM_ABOVE), geometry, body["predicate"], geometry_srid=geometry_srid,
-                                limit=limit, offset=offset, srid=srid)
+                                limit=limit, offset=offset, srid=srid, at=at)
     return feature_collection(stream, srid=srid, limit=limit, offset=offset,
                               next_body={**request.get_json(silent=True)}, session=detach_session())
 
 
 @blp.route("/parcels/<parcel_code>", parameters=CODE_PARAM)
-@blp.arguments(s.CrsArgs, location="query", as_kwargs=True)
-@blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel's latest version")
+@blp.arguments(s.LookupArgs, location="query", as_kwargs=True)
+@blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel's latest version (or on `at`)")
 @blp.alt_response(404, response="NOT_FOUND", description="No parcel has this code")
 @blp.alt_response("default", response="DEFAULT_ERROR")
-def get(parcel_code, crs=None):
+def get(parcel_code, crs=None, at=None):
     """One parcel by its code `{ward_code}-{sheet_no}-{parcel_no}` (a retired parcel's last version
     when no current parcel has the code)."""
     srid = output_srid(crs)
-    return text_response(core.get_parcel(read_session(), parcel_code, srid), mimetype=GEOJSON, srid=srid)
+    return text_response(core.get_parcel(read_session(), parcel_code, srid, at=at), mimetype=GEOJSON, srid=srid)
 
 
 @blp.route("/parcels/<parcel_code>/history", parameters=CODE_PARAM)

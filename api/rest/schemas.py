@@ -37,6 +37,16 @@ class CrsArgs(ma.Schema):
     crs = _crs_field()
 
 
+def _at_field():
+    return f.Date(load_default=None, metadata={
+        "description": "Time travel: the register as it stood at the end of this day (YYYY-MM-DD); default now",
+        "example": "2024-06-30"})
+
+
+class LookupArgs(CrsArgs):
+    at = _at_field()
+
+
 class PagingArgs(ma.Schema):
     limit = f.Integer(load_default=100, validate=v.Range(1, 1000),
                       metadata={"description": "Page size (default 100, at most 1000)"})
@@ -61,12 +71,14 @@ class SearchArgs(PagingArgs):
                               "example": "107.06,20.94,107.08,20.96"})
     bbox_crs = f.String(load_default=None, data_key="bbox-crs", metadata={"description": "CRS of bbox; " + CRS_HELP})
     crs = _crs_field()
+    at = _at_field()
 
 
 class AtArgs(ma.Schema):
     lon = _lon()
     lat = _lat()
     crs = _crs_field()
+    at = _at_field()
 
 
 class NearArgs(ma.Schema):
@@ -76,6 +88,7 @@ class NearArgs(ma.Schema):
                      metadata={"description": f"Metres (default 100, at most {MAX_RADIUS_M:g})"})
     limit = f.Integer(load_default=10, validate=v.Range(1, 1000), metadata={"description": "At most this many (default 10)"})
     crs = _crs_field()
+    at = _at_field()
 
 
 class QueryBody(ma.Schema):

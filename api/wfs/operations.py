@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from landdb import features
+from landdb import features, timetravel
 from landdb.crs import STORAGE_SRID
 from landdb.features import FEATURE_TYPES, FeatureQuery, FeatureType
 
@@ -82,6 +82,23 @@ def describe_stored_queries(req: WFSRequest, session: Session, url: str) -> Resu
     return Result(capabilities.stored_queries_describe(req.version), "application/xml; charset=UTF-8")
 
 
+def _time_travel(req: WFSRequest, q: FeatureQuery) -> None:
+    """Vendor parameter `at=YYYY-MM-DD` (KVP): parcels as the register stood at the end of that day."""
+    value = (req.kvp or {}).get("AT")
+    if not value:
+        return
+    if q.feature_type.name != "parcels":
+        raise invalid("at", "at (time travel) applies to landdb:parcels only")
+    try:
+        day = timetravel.parse_at(value)
+    except Exception as exc:  # InvalidInput: say why in the OWS report
+        raise invalid("at", getattr(exc, "message", str(exc))) from None
+    ft = q.feature_type
+    q.feature_type = replace(ft, from_sql=ft.from_sql.replace("v.valid_to IS NULL", timetravel.valid_at("v")),
+                             where_sql="TRUE")
+    q.params["at"] = day
+
+
 def build_query(req: WFSRequest) -> FeatureQuery:
     """The FeatureQuery a GetFeature / GetPropertyValue asks for (type, filters, CRS, paging)."""
     if req.stored_query_id:
@@ -114,6 +131,7 @@ def build_query(req: WFSRequest) -> FeatureQuery:
             raise invalid(exclusive[1], f"{', '.join(exclusive)} are mutually exclusive")
         if req.resource_ids:
             q.where.append(filters.resource_id_sql(q, req.resource_ids))
+    _time_travel(req, q)
     out = srs.parse(req.srs_name, version=req.version) if req.srs_name else srs.storage(req.version)
     q.srid, q.lat_first, q.srs_name = out.srid, out.lat_first, out.name
     if req.bbox:

@@ -252,3 +252,101 @@ def test_reads_of_names_are_access_logged(client, keys, session):
     assert session.execute(text("SELECT count(*) FROM personal_data_access_log")).scalar_one() == 2 + (
         session.execute(text("SELECT count(*) FROM personal_data_access_log WHERE endpoint NOT LIKE '%transactions%'"))
         .scalar_one())
+
+
+# --- time travel: at=YYYY-MM-DD on the parcel queries -------------------------------------------
+
+
+def test_at_shows_the_register_as_it_stood_that_day(client, keys, session):
+    from landdb import crs
+
+    k = keys["officer"]
+    sheet = 760
+    parent = post(client, k, first_registration_body(X, Y, w=20, sheet=sheet)).json["opened"]["parcels"][0]
+    post(client, k, {"kind": "land_use_change", "parcel": parent, "expected_version": 1,
+                     "effective_date": "2024-05-01", "land_use": "TMD"})
+    kids = post(client, k, {"kind": "split", "parcel": parent, "expected_version": 2, "effective_date": "2024-09-01",
+                            "children": [{"geometry": rect(X, Y, 12, 10), "legal_area_m2": 120},
+                                         {"geometry": rect(X + 12, Y, 8, 10), "legal_area_m2": 80}]}).json["opened"]["parcels"]
+
+    def one(code, day):
+        r = client.get(f"/api/v1/parcels/{code}", query_string={"at": day} if day else {})
+        return (r.json["properties"]["version"], r.json["properties"]["land_use"]) if r.status_code == 200 else r.status_code
+
+    assert one(parent, "2024-02-29") == 404
+    assert one(parent, "2024-04-30") == (1, "ODT")
+    assert one(parent, "2024-05-01") == (2, "TMD")
+    assert one(parent, "2024-09-01") == 404  # split that day
+    assert one(kids[0], "2024-08-31") == 404 and one(kids[0], "2024-09-01") == (1, "TMD")
+
+    def codes(day, **q):
+        r = client.get("/api/v1/parcels", query_string={"ward": "06691", "sheet": sheet, "at": day, **q})
+        assert r.status_code == 200, r.json
+        return sorted(f["id"] for f in r.json["features"])
+
+    assert codes("2024-06-01") == [parent]
+    assert codes("2024-10-01") == sorted(kids)
+    assert codes("2024-06-01", land_use="ODT") == [] and codes("2024-04-01", land_use="ODT") == [parent]
+
+    lon, lat = crs.transform(X + 15, Y + 5, 5899, 4326)  # inside the second child
+    at_point = client.get("/api/v1/parcels/at", query_string={"lon": lon, "lat": lat, "at": "2024-06-01"})
+    assert at_point.json["id"] == parent
+    assert client.get("/api/v1/parcels/at", query_string={"lon": lon, "lat": lat, "at": "2024-10-01"}).json["id"] == kids[1]
+    assert client.get("/api/v1/parcels/at", query_string={"lon": lon, "lat": lat, "at": "2024-01-01"}).status_code == 404
+    near = client.get("/api/v1/parcels/near", query_string={"lon": lon, "lat": lat, "radius": 30, "at": "2024-06-01"})
+    assert parent in [f["id"] for f in near.json["features"]] and kids[0] not in [f["id"] for f in near.json["features"]]
+    shape = {"type": "Polygon", "coordinates": [[list(crs.transform(x, y, 5899, 4326)) for x, y in
+                                                 ((X + 1, Y + 1), (X + 19, Y + 1), (X + 19, Y + 9), (X + 1, Y + 9), (X + 1, Y + 1))]]}
+    found = client.post("/api/v1/parcels/query?at=2024-10-01", json={"geometry": shape})
+    assert sorted(f["id"] for f in found.json["features"]) == sorted(kids)
+    assert client.get(f"/api/v1/parcels/{parent}", query_string={"at": "2024-13-01"}).status_code == 400
+
+
+def test_at_answers_match_a_replay_of_the_sample_journal(client, session):
+    from landdb.sample import replay
+
+    day = "2021-06-30"
+    state = replay.replay_database(session, until=day)
+    rows = session.execute(text(
+        "SELECT p.id, p.parcel_code FROM parcels p WHERE p.sheet_no < 700 ORDER BY p.id LIMIT 3000")).all()
+    open_versions = {pid: (n, v) for (pid, n), v in state.versions.items() if v["valid_to"] is None}
+    checked = 0
+    for pid, code in rows[::60]:
+        r = client.get(f"/api/v1/parcels/{code}", query_string={"at": day})
+        if pid in open_versions and state.parcels[pid]["retired_on"] is None:
+            # the newest incarnation of the code that day is this parcel (codes are unique among active ones)
+            assert r.status_code == 200, (code, r.json)
+            n, v = open_versions[pid]
+            props = r.json["properties"]
+            assert (props["version"], props["land_use"], str(props["legal_area_m2"])) == (
+                n, v["land_use"], str(float(v["legal_area_m2"]))), code
+            checked += 1
+        elif not any(p["ward_code"] + "-" + str(p["sheet_no"]) + "-" + str(p["parcel_no"]) == code
+                     for q, p in state.parcels.items() if p["retired_on"] is None and q in open_versions):
+            assert r.status_code == 404, (code, r.json)
+    assert checked > 10
+def test_wfs_get_feature_at_a_date(client, keys, session):
+    k = keys["officer"]
+    parent = post(client, k, first_registration_body(X, Y, w=20, sheet=761)).json["opened"]["parcels"][0]
+    post(client, k, {"kind": "land_use_change", "parcel": parent, "expected_version": 1,
+                     "effective_date": "2024-05-01", "land_use": "TMD"})
+    kids = post(client, k, {"kind": "split", "parcel": parent, "expected_version": 2, "effective_date": "2024-09-01",
+                            "children": [{"geometry": rect(X, Y, 12, 10), "legal_area_m2": 120},
+                                         {"geometry": rect(X + 12, Y, 8, 10), "legal_area_m2": 80}]}).json["opened"]["parcels"]
+
+    def get(code, day):
+        pid = session.execute(text("SELECT id FROM parcels WHERE parcel_code = :c ORDER BY id DESC LIMIT 1"),
+                              {"c": code}).scalar_one()
+        r = client.get("/wfs", query_string={"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                                             "typeNames": "landdb:parcels", "resourceId": f"parcels.{pid}",
+                                             "outputFormat": "application/json", "at": day})
+        assert r.status_code == 200, r.data[:300]
+        return [f["properties"]["land_use"] for f in r.json["features"]]
+
+    assert get(parent, "2024-04-30") == ["ODT"] and get(parent, "2024-05-01") == ["TMD"]
+    assert get(parent, "2024-09-01") == [] and get(kids[0], "2024-08-31") == [] and get(kids[0], "2024-09-01") == ["TMD"]
+    bad = client.get("/wfs", query_string={"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                                           "typeNames": "landdb:parcels", "at": "someday"})
+    assert bad.status_code == 400 and b"InvalidParameterValue" in bad.data
+    caps = client.get("/wfs", query_string={"service": "WFS", "version": "2.0.0", "request": "GetCapabilities"})
+    assert b'<ows:Parameter name="at">' in caps.data
