@@ -27,14 +27,14 @@ import os
 import random
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import body_size, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -199,42 +199,13 @@ def run_wrk(base: str, urls: list[str], concurrency: int, duration: float, tmp: 
     return result
 
 
-def body_size(base: str, urls: list[str]) -> int:
-    sizes = []
-    for url in urls[:20]:
-        with urllib.request.urlopen(base + url) as resp:
-            sizes.append(len(resp.read()))
-    return int(statistics.mean(sizes))
 
 
 # --- the server -------------------------------------------------------------------------------------
 
 
-def start_server(database_url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url, "LANDDB_BENCH_ROUTES": "1",
-           "LANDDB_RATE_LIMIT": "", "LANDDB_RATE_LIMIT_PUBLIC": "",
-           "LANDDB_POOL_SIZE": str(max(2, threads)), "LANDDB_MAX_OVERFLOW": "2"}
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
-           "--log-level", "warning", "api.wsgi:app"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    for _ in range(100):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit("gunicorn did not answer /healthz")
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -268,13 +239,13 @@ def main() -> None:
     engine.dispose()
 
     base = f"http://127.0.0.1:{args.port}"
-    server = start_server(url, args.port, args.workers, args.threads)
+    server = start_server(url, args.port, args.workers, args.threads, env={"LANDDB_BENCH_ROUTES": "1"})
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
                      "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(), "ops": {}}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for op in args.ops.split(","):
-                size = body_size(base, urls[op])
+                size = body_size(base, urls[op], 20)
                 app = run_wrk(base, urls[op], args.concurrency, args.duration, Path(tmp))
                 raw = run_raw(dsn, sql[op], args.concurrency, args.duration)
                 const = run_wrk(base, [f"/api/v1/bench/constant?size={size}"], args.concurrency, args.duration,

@@ -28,15 +28,15 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import body_size, start_server, stop_server  # noqa: E402
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,39 +125,10 @@ def run_raw(dsn: str, work, concurrency: int, duration: float) -> dict:
             "p99_ms": 1000 * lat[int(len(lat) * 0.99)], "requests": len(lat)}
 
 
-def start_server(database_url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url, "LANDDB_WFS_BENCH": "1",
-           "LANDDB_RATE_LIMIT": "", "LANDDB_RATE_LIMIT_PUBLIC": "",
-           "LANDDB_POOL_SIZE": str(max(2, threads)), "LANDDB_MAX_OVERFLOW": "2"}
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
-           "--log-level", "warning", "api.wsgi:app"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    for _ in range(150):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit("gunicorn did not answer /healthz")
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
-def body_size(base: str, urls: list[str]) -> int:
-    sizes = []
-    for url in urls[:10]:
-        with urllib.request.urlopen(base + url) as resp:
-            sizes.append(len(resp.read()))
-    return int(statistics.mean(sizes))
 
 
 def _rss_kb(pid: int) -> int:
@@ -179,7 +150,7 @@ def _children(pid: int) -> list[int]:
 
 def full_layer_rss(database_url: str, port: int, n_parcels: int) -> dict:
     """Stream the whole layer as GML 3.2 from a one-worker gunicorn; sample the worker's RSS."""
-    server = start_server(database_url, port, 1, 1)
+    server = start_server(database_url, port, 1, 1, env={"LANDDB_WFS_BENCH": "1"})
     try:
         worker = _children(server.pid)[0]
         before = _rss_kb(worker)
@@ -241,11 +212,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
                      "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(), "cases": {}}
-    server = start_server(url, args.port, args.workers, args.threads)
+    server = start_server(url, args.port, args.workers, args.threads, env={"LANDDB_WFS_BENCH": "1"})
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for case in cases:
-                size = body_size(base, urls[case])
+                size = body_size(base, urls[case], 10)
                 app = run_wrk(base, urls[case], args.concurrency, args.duration, Path(tmp))
                 raw = run_raw(dsn, sql[case], args.concurrency, args.duration)
                 const = run_wrk(base, [f"/wfs/_bench/constant?size={size}"], args.concurrency, args.duration,
