@@ -48,19 +48,22 @@ _PROPS = """
   'sheet_no', p.sheet_no, 'parcel_no', p.parcel_no, 'national_id', p.national_id,
   'land_use', v.land_use, 'land_use_name', lu.name_vi, 'legal_area_m2', v.legal_area_m2,
   'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
-  'status', CASE WHEN p.retired_on IS NULL THEN 'current' ELSE 'retired' END,
+  'status', {status},
   'valid_from', v.valid_from, 'valid_to', v.valid_to, 'version', v.version"""
 
 #: The joins every feature needs beside `parcels p` and `parcel_versions v`.
 _JOINS = "JOIN admin_units w ON w.id = p.ward_id JOIN land_use_codes lu ON lu.code = v.land_use"
 
 
-def _feature(extra: str = "") -> str:
-    """SQL for one parcel as GeoJSON Feature text; the geometry text is spliced, never re-parsed."""
+def _feature(extra: str = "", *, at: bool = False) -> str:
+    """SQL for one parcel as GeoJSON Feature text; the geometry text is spliced, never re-parsed.
+
+    With `at`, the status is the parcel's as of the date bound to `:at`, not today's."""
+    props = _PROPS.replace("{status}", timetravel.parcel_status("p", "at" if at else None))
     return (
         """'{"type":"Feature","id":' || to_json(p.parcel_code)::text"""
         """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits, 0)"""
-        """ || ',"properties":' || json_build_object(""" + _PROPS + extra + """)::text || '}'"""
+        """ || ',"properties":' || json_build_object(""" + props + extra + """)::text || '}'"""
     )
 
 
@@ -90,7 +93,7 @@ def _stream(session: Session, hits: str, order: str, params: dict, *, extra_prop
                FROM hits ORDER BY {order} LIMIT :limit OFFSET :offset)
     SELECT 0 AS part, 0::bigint AS rn, (SELECT count(*) FROM hits) AS matched, NULL::text AS feature
     UNION ALL
-    SELECT 1, page.rn, NULL, {_feature(extra_props)}
+    SELECT 1, page.rn, NULL, {_feature(extra_props, at="at" in params)}
       FROM page JOIN parcels p ON p.id = page.pid JOIN parcel_versions v ON v.id = page.vid {_JOINS}
     ORDER BY part, rn
     """
@@ -156,7 +159,7 @@ def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None
     parse_code(code)
     if at is not None:
         sql = f"""
-        SELECT {_feature()} FROM (SELECT p.* FROM parcels p WHERE p.parcel_code = :code
+        SELECT {_feature(at=True)} FROM (SELECT p.* FROM parcels p WHERE p.parcel_code = :code
                                     AND {timetravel.parcel_existed_at("p")} ORDER BY p.id DESC LIMIT 1) p
           JOIN parcel_versions v ON v.parcel_id = p.id AND {timetravel.valid_at("v")}
           {_JOINS}
@@ -186,7 +189,7 @@ def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326, at: dt
     crs_.check_lonlat(lon, lat)
     valid, at_params = timetravel.version_filter("v", at)
     sql = f"""
-    SELECT {_feature()} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
+    SELECT {_feature(at=at is not None)} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
      WHERE {valid} AND ST_Intersects(v.geom, {_POINT})
      ORDER BY p.parcel_code LIMIT 1
     """

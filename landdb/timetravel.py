@@ -61,6 +61,15 @@ def parcel_existed_at(alias: str = "p", param: str = "at") -> str:
     return f"({alias}.registered_on <= :{param} AND ({alias}.retired_on IS NULL OR {alias}.retired_on > :{param}))"
 
 
+def parcel_status(alias: str = "p", param: str | None = None) -> str:
+    """SQL: 'current' or 'retired' for parcel `alias` — today, or with `param` as of the end of
+    the date bound to `:param` (a parcel retired that day or before is retired then)."""
+    _check(alias, param or "at")
+    if param is None:
+        return f"CASE WHEN {alias}.retired_on IS NULL THEN 'current' ELSE 'retired' END"
+    return f"CASE WHEN {alias}.retired_on IS NULL OR {alias}.retired_on > :{param} THEN 'current' ELSE 'retired' END"
+
+
 def version_filter(alias: str, at: dt.date | None, param: str = "at") -> tuple[str, dict]:
     """(SQL, params): the current row of `alias` when `at` is None, else the row valid on `at`."""
     _check(alias, param)

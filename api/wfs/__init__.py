@@ -61,7 +61,7 @@ def wfs() -> Response:
                 req = from_kvp(request.form.to_dict())
             else:
                 data = request.stream.read(MAX_BODY + 1)
-                req = from_xml(data)
+                req = from_xml(data, request.args.to_dict())
         else:
             req = from_kvp(request.args.to_dict())
         version = req.version

@@ -83,8 +83,9 @@ def describe_stored_queries(req: WFSRequest, session: Session, url: str) -> Resu
 
 
 def _time_travel(req: WFSRequest, q: FeatureQuery) -> None:
-    """Vendor parameter `at=YYYY-MM-DD` (KVP): parcels as the register stood at the end of that day."""
-    value = (req.kvp or {}).get("AT")
+    """Vendor parameter `at=YYYY-MM-DD` (KVP, or in a POST an attribute of the request element or
+    the URL's query string): parcels as the register stood at the end of that day."""
+    value = req.at
     if not value:
         return
     if q.feature_type.name != "parcels":
@@ -193,6 +194,8 @@ def _kvp_of(req: WFSRequest) -> dict[str, str]:
         out["PROPERTYNAME"] = ",".join(req.property_names)
     if req.resource_ids and not req.stored_query_id:
         out["RESOURCEID"] = ",".join(req.resource_ids)
+    if req.at:
+        out["AT"] = req.at
     return out
 
 

@@ -73,6 +73,8 @@ class WFSRequest:
     stored_query_id: str | None = None
     stored_query_ids: list[str] = field(default_factory=list)
     value_reference: str | None = None
+    #: vendor parameter: the day (YYYY-MM-DD, unparsed) the register is asked about; None = now.
+    at: str | None = None
     #: the KVP parameters as given (upper-case keys), to build next/previous links.
     kvp: dict[str, str] = field(default_factory=dict)
     post: bool = False
@@ -227,6 +229,7 @@ def from_kvp(args: dict[str, str]) -> WFSRequest:
     if kvp.get("STOREDQUERY_ID") and op == "DescribeStoredQueries":
         r.stored_query_ids = _names(kvp["STOREDQUERY_ID"])
     r.value_reference = kvp.get("VALUEREFERENCE") or None
+    r.at = kvp.get("AT") or None
     return r
 
 
@@ -240,8 +243,9 @@ def _children(el: etree._Element, name: str) -> list[etree._Element]:
     return [c for c in el if isinstance(c.tag, str) and _local(c) == name]
 
 
-def from_xml(data: bytes) -> WFSRequest:
-    """Parse a POSTed XML request."""
+def from_xml(data: bytes, args: dict[str, str] | None = None) -> WFSRequest:
+    """Parse a POSTed XML request; `args` is the POST URL's query string, read for vendor
+    parameters only (`at`, also accepted as an attribute of GetFeature/GetPropertyValue)."""
     root = parse_xml(data)
     ns = etree.QName(root).namespace
     op = _local(root)
@@ -272,6 +276,10 @@ def from_xml(data: bytes) -> WFSRequest:
         # OWSLib writes the attribute in lower case.
         r.output_format = root.get("outputFormat") or root.get("outputformat")
         r.value_reference = root.get("valueReference")
+        in_url = next((v for k, v in (args or {}).items() if k.upper() == "AT"), None) or None
+        r.at = root.get("at") or in_url
+        if in_url and r.at != in_url:
+            raise invalid("at", f"at is given twice, as {r.at!r} in the XML and {in_url!r} in the URL")
         queries = _children(root, "Query")
         stored = _children(root, "StoredQuery")
         if len(queries) + len(stored) != 1:
