@@ -78,7 +78,7 @@ def _v20(url: str, extents: dict) -> str:
                + "</ows:Operation>")
     ops.append('<ows:Operation name="GetFeature">' + _dcp(url) + _param("outputFormat", FORMATS_20)
                + _param("resultType", ("results", "hits"))
-               + '<ows:Parameter name="at"><ows:AnyValue/><ows:Meaning>Vendor parameter (KVP, landdb:parcels): '
+               + '<ows:Parameter name="at"><ows:AnyValue/><ows:Meaning>Vendor parameter (KVP, or an at attribute of a POSTed GetFeature; landdb:parcels): '
                  'the register as it stood at the end of this day, YYYY-MM-DD</ows:Meaning></ows:Parameter>'
                + _constraint("CountDefault", COUNT_DEFAULT) + _constraint("ImplementsResultPaging", "TRUE")
                + "</ows:Operation>")
