@@ -34,6 +34,9 @@ class Settings:
     #: hard cap on any page size asked for by a client.
     max_page_size: int = 1000
     default_page_size: int = 100
+    #: WFS numberMatched is counted up to this many features and "unknown" past it (a short
+    #: last page is never counted: startIndex + numberReturned).
+    wfs_count_limit: int = 100_000
     #: rate limit for requests with an API key, counted per key ('600/minute'; several joined
     #: by ';', e.g. '20/second;600/minute'); empty means no limit.
     rate_limit: str = "600/minute"

@@ -9,7 +9,6 @@ Only public attributes appear here: no party, right or certificate data, by desi
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -17,6 +16,7 @@ from typing import Iterator
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from . import prepared
 from .crs import STORAGE_SRID
 
 #: XML namespace of our application schema, and the prefix used everywhere.
@@ -250,23 +250,39 @@ def _order(q: FeatureQuery) -> str:
     return ", ".join(terms)
 
 
-def _count_sql(q: FeatureQuery) -> str:
-    """count(*) of the matches, without the lookup joins when no condition needs them."""
+def _count_sql(q: FeatureQuery, capped: bool = False) -> str:
+    """count(*) of the matches, without the lookup joins when no condition needs them; `capped`
+    stops counting at `:_cap` rows (a bind parameter), so a big layer is never counted in full."""
     ft = q.feature_type
     where = _where(q)
     source = ft.from_sql
     if ft.count_from_sql and not any(re.search(rf"\b{a}\.", where) for a in ft.lookup_aliases):
         source = ft.count_from_sql
+    if capped:
+        return f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} LIMIT :_cap) c"
     return f"SELECT count(*) FROM {source} WHERE {where}"
 
 
-def select_sql(q: FeatureQuery, fmt: str, member: str | None = None) -> tuple[str, dict]:
+def _cap(q: FeatureQuery, count_limit: int) -> int:
+    """Rows the capped count reads: one past the limit, and never fewer than the page reaches
+    (counting those costs no more than the page's own OFFSET), so a count at the cap means the
+    page is full and more than the limit match."""
+    return max(count_limit, q.start + (q.count or 0)) + 1
+
+
+def select_sql(q: FeatureQuery, fmt: str, member: str | None = None, *, count_limit: int | None = None,
+               lazy_count: bool = False) -> tuple[str, dict]:
     """The one statement that counts, filters, orders, pages and renders: (sql, params).
 
     Each row is (numberMatched, rendered feature); the count is an uncorrelated subquery, so
     PostgreSQL runs it once (an InitPlan) and the client needs one round trip, not two. Past
     the first page the keys are paged in a subquery first: PostgreSQL would otherwise render
     every skipped feature too.
+
+    With `count_limit` the count stops at `_cap(q, count_limit)` rows (a count at the cap means
+    "more than the limit"). With `lazy_count` only the last row of a full page carries the
+    count (the others NULL): PostgreSQL evaluates an InitPlan when first needed, so a short
+    page (the last one) is never counted at all.
     """
     ft = q.feature_type
     params = dict(q.params)
@@ -283,14 +299,25 @@ def select_sql(q: FeatureQuery, fmt: str, member: str | None = None) -> tuple[st
         where = (f"{ft.key_sql} IN (SELECT {ft.key_sql} FROM {ft.from_sql} WHERE {where} "
                  f"ORDER BY {_order(q)}{paging})")
         paging = ""
-    sql = (f"SELECT ({_count_sql(q)}) AS n, {member or member_sql(q, fmt)} AS m "
+    counted = _count_sql(q, capped=count_limit is not None)
+    if count_limit is not None:
+        params["_cap"] = _cap(q, count_limit)
+    if lazy_count and q.count:
+        page = (f"SELECT {member or member_sql(q, fmt)} AS m "
+                f"FROM {ft.from_sql} WHERE {where} ORDER BY {_order(q)}{paging}")
+        sql = f"SELECT CASE WHEN row_number() OVER () = :_limit THEN ({counted}) END AS n, m FROM ({page}) page"
+        return sql, params
+    sql = (f"SELECT ({counted}) AS n, {member or member_sql(q, fmt)} AS m "
            f"FROM {ft.from_sql} WHERE {where} ORDER BY {_order(q)}{paging}")
     return sql, params
 
 
-def count(session: Session, q: FeatureQuery) -> int:
-    """How many features match (ignoring paging)."""
-    return session.execute(text(_count_sql(q)), q.params).scalar_one()
+def count(session: Session, q: FeatureQuery, count_limit: int | None = None) -> int | None:
+    """How many features match (ignoring paging); None ("unknown") when more than `count_limit`."""
+    if count_limit is None:
+        return session.execute(text(_count_sql(q)), q.params).scalar_one()
+    n = session.execute(text(_count_sql(q, capped=True)), {**q.params, "_cap": count_limit + 1}).scalar_one()
+    return None if n > count_limit else n
 
 
 #: pages up to this size are fetched in one go; larger ones stream from a server-side cursor.
@@ -298,24 +325,38 @@ BUFFERED_MAX = 5000
 
 
 def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = None, separator: str = "",
-           batch: int = 1000) -> tuple[int, Iterator[str]]:
+           batch: int = 1000, count_limit: int | None = None) -> tuple[int | None, Iterator[str]]:
     """(numberMatched, rendered features in chunks). The statement has run when this returns,
     so a bad filter fails here, before any byte is sent; a large page streams afterwards from
-    a server-side cursor (the caller keeps the session open until the iterator is exhausted)."""
-    sql, params = select_sql(q, fmt, member)
+    a server-side cursor (the caller keeps the session open until the iterator is exhausted).
+
+    With `count_limit`, numberMatched is None ("unknown") when more than that many features
+    match; the page is then full. A short page (the last) is start + its length, uncounted
+    when buffered; a streamed page needs its count before its first byte, so it is counted
+    (capped)."""
+    def matched_of(n: int) -> int | None:
+        return None if count_limit is not None and n >= _cap(q, count_limit) else n
+
     if q.count is not None and q.count <= BUFFERED_MAX:
+        sql, params = select_sql(q, fmt, member, count_limit=count_limit, lazy_count=True)
         # One statement that only reads needs no transaction: on a pooled connection of our own
         # (not one a caller, e.g. a test, holds in a transaction) skip BEGIN and ROLLBACK, two of
         # the three round trips of a small request.
         own = isinstance(session.get_bind(), Engine) and not session.in_transaction()
         if own:
             conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            rows = _execute_prepared(conn, sql, params)
+            rows = prepared.execute(conn, sql, params)
         else:
             rows = session.connection().execute(text(sql), params).all()
         if not rows:
-            return (count(session, q) if q.start else 0), iter(())
-        return rows[0][0], iter([separator.join(r[1] for r in rows)])
+            # A page past the end: the count stops at start + 1 at most, so it is exact.
+            return (count(session, q, None if count_limit is None else max(count_limit, q.start)) if q.start
+                    else 0), iter(())
+        body = iter([separator.join(r[1] for r in rows)])
+        if q.count and len(rows) == q.count:
+            return matched_of(rows[-1][0]), body
+        return q.start + len(rows), body
+    sql, params = select_sql(q, fmt, member, count_limit=count_limit)
     conn = session.connection()
     # A cursor's plan is tuned for the first rows by default, which picks a primary-key walk
     # over the spatial index; we read every row, so say so.
@@ -325,7 +366,8 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
     first = result.fetchmany(batch)
     if not first:
         result.close()
-        return (count(session, q) if q.start else 0), iter(())
+        return (count(session, q, None if count_limit is None else max(count_limit, q.start)) if q.start
+                else 0), iter(())
 
     def chunks() -> Iterator[str]:
         try:
@@ -335,48 +377,7 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
         finally:
             result.close()
 
-    return first[0][0], chunks()
-
-
-_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-#: prepared statements kept per pooled connection before they are all deallocated.
-PREPARED_MAX = 64
-
-
-def _execute_prepared(conn, sql: str, params: dict) -> list:
-    """Run `sql` as a server-side prepared statement of this pooled connection.
-
-    Planning our joins costs several times more than running them for a small page; a
-    prepared statement is planned once per connection (PostgreSQL switches to a generic plan
-    after a few runs when it is as good). Falls back to a plain execution if PostgreSQL cannot
-    infer a parameter's type.
-    """
-    cache: dict = conn.connection.info.setdefault("landdb_prepared", {})
-    name = "landdb_" + hashlib.sha1(sql.encode()).hexdigest()[:24]
-    order = cache.get(name)
-    cur = conn.connection.dbapi_connection.cursor()
-    try:
-        if order is None:
-            if len(cache) >= PREPARED_MAX:
-                cur.execute("DEALLOCATE ALL")
-                cache.clear()
-            order = []
-
-            def positional(m):
-                if m.group(1) not in order:
-                    order.append(m.group(1))
-                return f"${order.index(m.group(1)) + 1}"
-
-            try:
-                cur.execute(f"PREPARE {name} AS " + _BIND.sub(positional, sql))
-            except Exception:
-                return conn.execute(text(sql), params).all()
-            cache[name] = order
-        args = ", ".join(["%s"] * len(order))
-        cur.execute(f"EXECUTE {name}({args})" if order else f"EXECUTE {name}", [params[n] for n in order])
-        return cur.fetchall()
-    finally:
-        cur.close()
+    return matched_of(first[0][0]), chunks()
 
 
 def extent_wgs84(session: Session, ft: FeatureType) -> tuple[float, float, float, float] | None:

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import crs as crs_
-from . import timetravel
+from . import prepared, timetravel
 from .errors import InvalidInput, NotFound
 
 PARCEL_CODE = re.compile(r"^(\d{5})-(\d{1,6})-(\d{1,7})$")
@@ -62,7 +62,7 @@ def _feature(extra: str = "", *, at: bool = False) -> str:
     props = _PROPS.replace("{status}", timetravel.parcel_status("p", "at" if at else None))
     return (
         """'{"type":"Feature","id":' || to_json(p.parcel_code)::text"""
-        """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits, 0)"""
+        """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, CAST(:srid AS integer)), CAST(:digits AS integer), 0)"""
         """ || ',"properties":' || json_build_object(""" + props + extra + """)::text || '}'"""
     )
 
@@ -82,10 +82,11 @@ STREAM_ABOVE = 200
 
 
 def _stream(session: Session, hits: str, order: str, params: dict, *, extra_props: str = "",
-            batch: int = 500) -> FeatureStream:
+            batch: int = 500, prepare: bool = False) -> FeatureStream:
     """Run `hits` (SELECT pid, vid, <sort columns> …) as one statement: count, page, features.
 
     The first row carries the number matched; the following rows one feature each, in order.
+    With `prepare`, a small page on an autocommit connection runs as a prepared statement.
     """
     sql = f"""
     WITH hits AS MATERIALIZED ({hits}),
@@ -98,6 +99,14 @@ def _stream(session: Session, hits: str, order: str, params: dict, *, extra_prop
     ORDER BY part, rn
     """
     options = {}
+    conn = prepared.autocommit_connection(session) if prepare and params["limit"] <= STREAM_ABOVE else None
+    if conn is not None:
+        # A small page on a connection outside a transaction: planned once per connection.
+        rows = prepared.execute(conn, sql, params)
+        matched = int(rows[0][2])
+        returned = max(0, min(params["limit"], matched - params["offset"]))
+        features = [r[3] for r in rows[1:]]
+        return FeatureStream(matched, returned, iter([",".join(features)] if features else []))
     if params["limit"] > STREAM_ABOVE:
         options = {"yield_per": batch}
         # A cursor's plan is tuned for its first rows by default, and PostGIS's high function
@@ -135,6 +144,16 @@ def _paging(limit: int, offset: int) -> dict:
 # --- one parcel ---------------------------------------------------------------------------------
 
 
+def _scalar(session: Session, sql: str, params: dict):
+    """The first column of the first row (or None): as a prepared statement when the session
+    runs outside a transaction, where planning would cost more than running a one-parcel query."""
+    conn = prepared.autocommit_connection(session)
+    if conn is None:
+        return session.execute(text(sql), params).scalar()
+    rows = prepared.execute(conn, sql, params)
+    return rows[0][0] if rows else None
+
+
 def parse_code(code: str) -> tuple[str, int, int]:
     """`06691-12-345` → ('06691', 12, 345); InvalidInput when malformed."""
     m = PARCEL_CODE.match(code or "")
@@ -164,7 +183,7 @@ def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None
           JOIN parcel_versions v ON v.parcel_id = p.id AND {timetravel.valid_at("v")}
           {_JOINS}
         """
-        row = session.execute(text(sql), {"code": code, "at": at, **_out(srid)}).scalar()
+        row = _scalar(session, sql, {"code": code, "at": at, **_out(srid)})
         if row is None:
             raise NotFound(f"no parcel {code} on {at}", field="parcel_code")
         return row
@@ -174,7 +193,7 @@ def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None
                      ORDER BY v.version DESC LIMIT 1) v ON true
       {_JOINS}
     """
-    row = session.execute(text(sql), {"code": code, **_out(srid)}).scalar()
+    row = _scalar(session, sql, {"code": code, **_out(srid)})
     if row is None:
         raise NotFound(f"no parcel {code}", field="parcel_code")
     return row
@@ -193,7 +212,7 @@ def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326, at: dt
      WHERE {valid} AND ST_Intersects(v.geom, {_POINT})
      ORDER BY p.parcel_code LIMIT 1
     """
-    row = session.execute(text(sql), {"lon": lon, "lat": lat, **at_params, **_out(srid)}).scalar()
+    row = _scalar(session, sql, {"lon": lon, "lat": lat, **at_params, **_out(srid)})
     if row is None:
         raise NotFound(f"no parcel at longitude {lon}, latitude {lat}")
     return row
@@ -307,7 +326,7 @@ def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 10
                  source=f"(SELECT {_POINT} AS pt) q, ")
     params = {"lon": lon, "lat": lat, "radius": radius, **at_params, **_out(srid), **_paging(limit, 0)}
     return _stream(session, hits, "distance, parcel_code", params,
-                   extra_props=", 'distance_m', page.distance")
+                   extra_props=", 'distance_m', page.distance", prepare=True)
 
 
 def parse_geometry(geometry: object, srid: int = 4326):
@@ -396,7 +415,7 @@ def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
            'version', v.version, 'valid_from', v.valid_from, 'valid_to', v.valid_to,
            'land_use', v.land_use, 'legal_area_m2', v.legal_area_m2,
            'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
-           'geometry', ST_AsGeoJSON(ST_Transform(v.geom, :srid), :digits, 0)::json,
+           'geometry', ST_AsGeoJSON(ST_Transform(v.geom, CAST(:srid AS integer)), CAST(:digits AS integer), 0)::json,
            'opened_by', {_TX.format(t='o')}, 'closed_by', {_TX.format(t='c')}) ORDER BY v.version)
          FROM parcel_versions v JOIN transactions o ON o.id = v.opened_by_tx
          LEFT JOIN transactions c ON c.id = v.closed_by_tx WHERE v.parcel_id = t.id),
@@ -418,7 +437,7 @@ def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
                JOIN transactions tx ON tx.id = tp.id ORDER BY tx.id, tp.role) x)
     )::text FROM ({_TARGET}) t
     """
-    row = session.execute(text(sql), {"code": code, **_out(srid)}).scalar()
+    row = _scalar(session, sql, {"code": code, **_out(srid)})
     if row is None:
         raise NotFound(f"no parcel {code}", field="parcel_code")
     return row

@@ -24,6 +24,8 @@ CODE_PARAM = [{
 }]
 #: the largest body /parcels/query accepts.
 MAX_BODY_BYTES = 2_000_000
+#: schema instances for the single-parcel lookups: webargs would build one per request from a class.
+_LOOKUP_ARGS, _AT_ARGS, _NEAR_ARGS = s.LookupArgs(), s.AtArgs(), s.NearArgs()
 
 
 @blp.route("/parcels")
@@ -50,7 +52,7 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, at=None, **filters
 
 
 @blp.route("/parcels/at")
-@blp.arguments(s.AtArgs, location="query", as_kwargs=True)
+@blp.arguments(_AT_ARGS, location="query", as_kwargs=True)
 @blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel containing the point")
 @blp.alt_response(404, response="NOT_FOUND", description="No current parcel contains the point")
 @blp.alt_response("default", response="DEFAULT_ERROR")
@@ -61,7 +63,7 @@ def at(lon, lat, crs=None, at=None):
 
 
 @blp.route("/parcels/near")
-@blp.arguments(s.NearArgs, location="query", as_kwargs=True)
+@blp.arguments(_NEAR_ARGS, location="query", as_kwargs=True)
 @blp.response(200, s.ParcelCollection, content_type=GEOJSON,
               description="Parcels within the radius, nearest first, each with `distance_m`")
 @blp.alt_response("default", response="DEFAULT_ERROR")
@@ -99,7 +101,7 @@ def query(body, crs=None, at=None):
 
 
 @blp.route("/parcels/<parcel_code>", parameters=CODE_PARAM)
-@blp.arguments(s.LookupArgs, location="query", as_kwargs=True)
+@blp.arguments(_LOOKUP_ARGS, location="query", as_kwargs=True)
 @blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel's latest version (or on `at`)")
 @blp.alt_response(404, response="NOT_FOUND", description="No parcel has this code")
 @blp.alt_response("default", response="DEFAULT_ERROR")

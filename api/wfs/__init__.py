@@ -69,7 +69,8 @@ def wfs() -> Response:
         # it (the request-scoped one is closed at teardown, before the body is sent).
         session = current_app.config["LANDDB_SESSIONMAKER"]()
         try:
-            result = operations.execute(req, session, request.base_url)
+            result = operations.execute(req, session, request.base_url,
+                                        count_limit=current_app.config["LANDDB"].wfs_count_limit)
         except BaseException:
             session.close()
             raise

@@ -28,8 +28,9 @@ class Result:
     status: int = 200
 
 
-def execute(req: WFSRequest, session: Session, url: str) -> Result:
-    """Run one operation; raises OWSException for anything the client got wrong."""
+def execute(req: WFSRequest, session: Session, url: str, *, count_limit: int | None = None) -> Result:
+    """Run one operation; raises OWSException for anything the client got wrong. numberMatched
+    is counted up to `count_limit` features and "unknown" past it (None: always exact)."""
     handler = {
         "GetCapabilities": get_capabilities,
         "DescribeFeatureType": describe_feature_type,
@@ -40,6 +41,8 @@ def execute(req: WFSRequest, session: Session, url: str) -> Result:
     }[req.operation]
     if req.version != "2.0.0" and req.operation in ("GetPropertyValue", "ListStoredQueries", "DescribeStoredQueries"):
         raise OWSException("OperationNotSupported", f"{req.operation} needs WFS 2.0.0", "request")
+    if req.operation in ("GetFeature", "GetPropertyValue"):
+        return handler(req, session, url, count_limit=count_limit)
     return handler(req, session, url)
 
 
@@ -199,7 +202,7 @@ def _kvp_of(req: WFSRequest) -> dict[str, str]:
     return out
 
 
-def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int, Iterator[str]]:
+def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int | None, Iterator[str]]:
     """Run the statement now (so a bad filter is a 400, not a broken stream)."""
     try:
         return features.render(session, q, fmt, **kw)
@@ -217,19 +220,26 @@ def _db_failure(exc: DBAPIError) -> OWSException:
     raise exc
 
 
-def _count(session: Session, q: FeatureQuery) -> int:
+def _count(session: Session, q: FeatureQuery, count_limit: int | None) -> int | None:
     try:
-        return features.count(session, q)
+        return features.count(session, q, count_limit)
     except DBAPIError as exc:
         session.rollback()
         raise _db_failure(exc) from None
 
 
-def get_feature(req: WFSRequest, session: Session, url: str) -> Result:
+def _returned(q: FeatureQuery, matched: int | None) -> int:
+    """numberReturned: an unknown numberMatched means more than the page reaches (a full page)."""
+    return q.count if matched is None else max(0, min(q.count, matched - q.start))
+
+
+def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int | None = None) -> Result:
     fmt = req.format
     q = build_query(req)
     if req.result_type == "hits":
-        return Result(output.hits(fmt, req.version, _count(session, q)), output.CONTENT_TYPES[fmt])
+        # WFS 1.1's numberOfFeatures has no "unknown": count it exactly.
+        limit = count_limit if req.version == "2.0.0" or fmt == "geojson" else None
+        return Result(output.hits(fmt, req.version, _count(session, q, limit)), output.CONTENT_TYPES[fmt])
     crs_name = None
     if fmt == "geojson":
         crs_name = None if q.srid == 4326 else q.srs_name
@@ -243,8 +253,8 @@ def get_feature(req: WFSRequest, session: Session, url: str) -> Result:
     if req.stored_query_id and req.version == "2.0.0" and fmt == "gml32":
         # GetFeatureById answers the bare feature.
         member = features.member_sql(q, fmt).replace("'<wfs:member>' || ", "", 1).replace("</wfs:member>'", "'")
-        matched, body = _render(session, q, fmt, member=member)
-        if not matched:
+        matched, body = _render(session, q, fmt, member=member, count_limit=count_limit)
+        if matched == 0:
             raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
         first = "".join(body)
         ns = (f' xmlns:{features.PREFIX}="{features.NAMESPACE}" xmlns:gml="http://www.opengis.net/gml/3.2"'
@@ -253,11 +263,12 @@ def get_feature(req: WFSRequest, session: Session, url: str) -> Result:
         tag_end = first.index(" ")
         return Result('<?xml version="1.0" encoding="UTF-8"?>\n' + first[:tag_end] + ns + first[tag_end:],
                       output.CONTENT_TYPES[fmt])
-    matched, body = _render(session, q, fmt, separator="," if fmt == "geojson" else "")
+    matched, body = _render(session, q, fmt, separator="," if fmt == "geojson" else "", count_limit=count_limit)
     if req.stored_query_id and matched == 0:
         raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
-    returned = max(0, min(q.count, matched - q.start))
-    next_url = _page_url(req, url, q.start + q.count, q.count) if q.start + returned < matched and q.count else None
+    returned = _returned(q, matched)
+    more = matched is None or q.start + returned < matched
+    next_url = _page_url(req, url, q.start + q.count, q.count) if more and q.count else None
     prev_url = _page_url(req, url, max(0, q.start - q.count), q.count) if q.start > 0 and q.count else None
     head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
                                  next_url=next_url, previous_url=prev_url, crs_name=crs_name)
@@ -274,7 +285,7 @@ def _esc(value: str) -> str:
     return value.replace("&", "&amp;").replace('"', "&quot;")
 
 
-def get_property_value(req: WFSRequest, session: Session, url: str) -> Result:
+def get_property_value(req: WFSRequest, session: Session, url: str, *, count_limit: int | None = None) -> Result:
     if not req.value_reference:
         raise missing("valueReference")
     q = build_query(req)
@@ -283,10 +294,10 @@ def get_property_value(req: WFSRequest, session: Session, url: str) -> Result:
     if name != ft.geometry_name and ft.property(name) is None:
         raise invalid("valueReference", f"{ft.qname} has no property {req.value_reference!r}")
     if req.result_type == "hits":
-        head, tail = output.value_collection(_count(session, q), 0)
+        head, tail = output.value_collection(_count(session, q, count_limit), 0)
         return Result(head + tail, "application/xml; charset=UTF-8")
-    matched, body = _render(session, q, "gml32", member=features.value_sql(q, name))
-    returned = max(0, min(q.count, matched - q.start))
+    matched, body = _render(session, q, "gml32", member=features.value_sql(q, name), count_limit=count_limit)
+    returned = _returned(q, matched)
     head, tail = output.value_collection(matched, returned)
 
     def generate():

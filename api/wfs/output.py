@@ -21,9 +21,15 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def envelope(fmt: str, *, matched: int, returned: int, describe_url: str, next_url: str | None = None,
+def _matched(matched: int | None) -> str:
+    """The numberMatched attribute: WFS 2.0 allows "unknown"."""
+    return "unknown" if matched is None else str(matched)
+
+
+def envelope(fmt: str, *, matched: int | None, returned: int, describe_url: str, next_url: str | None = None,
              previous_url: str | None = None, crs_name: str | None = None) -> tuple[str, str]:
-    """(head, tail) of the collection; the members go between them."""
+    """(head, tail) of the collection; the members go between them. `matched` None is "unknown"
+    (null in GeoJSON)."""
     if fmt == "geojson":
         head = {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": returned,
                 "timeStamp": _now()}
@@ -40,7 +46,7 @@ def envelope(fmt: str, *, matched: int, returned: int, describe_url: str, next_u
         return text[:-1] + ', "features": [', "]}"
     loc = f"{NAMESPACE} {describe_url}"
     if fmt == "gml32":
-        attrs = f' numberMatched="{matched}" numberReturned="{returned}" timeStamp="{_now()}"'
+        attrs = f' numberMatched="{_matched(matched)}" numberReturned="{returned}" timeStamp="{_now()}"'
         if next_url:
             attrs += f" next={quoteattr(next_url)}"
         if previous_url:
@@ -75,15 +81,15 @@ def _attr(value: str) -> str:
     return quoteattr(value)[1:-1]
 
 
-def hits(fmt: str, version: str, matched: int) -> str:
-    """A resultType=hits answer."""
+def hits(fmt: str, version: str, matched: int | None) -> str:
+    """A resultType=hits answer (`matched` None: "unknown", 2.0 and GeoJSON only)."""
     if fmt == "geojson":
         return json.dumps({"type": "FeatureCollection", "numberMatched": matched, "numberReturned": 0,
                            "timeStamp": _now(), "features": []})
     if version == "2.0.0":
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs/2.0" {XSI} numberMatched="{matched}" '
+            f'<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs/2.0" {XSI} numberMatched="{_matched(matched)}" '
             f'numberReturned="0" timeStamp="{_now()}" '
             'xsi:schemaLocation="http://www.opengis.net/wfs/2.0 http://schemas.opengis.net/wfs/2.0/wfs.xsd"/>'
         )
@@ -95,12 +101,12 @@ def hits(fmt: str, version: str, matched: int) -> str:
     )
 
 
-def value_collection(matched: int, returned: int) -> tuple[str, str]:
+def value_collection(matched: int | None, returned: int) -> tuple[str, str]:
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<wfs:ValueCollection xmlns:wfs="http://www.opengis.net/wfs/2.0" '
         f'xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:{PREFIX}="{NAMESPACE}" {XSI} '
-        f'numberMatched="{matched}" numberReturned="{returned}" timeStamp="{_now()}" '
+        f'numberMatched="{_matched(matched)}" numberReturned="{returned}" timeStamp="{_now()}" '
         'xsi:schemaLocation="http://www.opengis.net/wfs/2.0 http://schemas.opengis.net/wfs/2.0/wfs.xsd">'
     )
     return head, "</wfs:ValueCollection>"

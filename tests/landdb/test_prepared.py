@@ -1,0 +1,99 @@
+"""Prepared statements (landdb.prepared) on autocommit connections: the single-parcel lookups give
+the same answers as plain execution for every CRS and time-travel variant, past PostgreSQL's
+switch to a generic plan; the statement timeout still applies; unpreparable SQL falls back."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from landdb import parcels, prepared
+from landdb.errors import NotFound
+
+
+def autocommit(engine) -> Session:
+    session = Session(engine)
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
+
+
+@pytest.fixture(scope="module")
+def sample_parcel(engine):
+    """A current parcel of the committed sample: its code and a point inside it (lon, lat)."""
+    with Session(engine) as session:
+        return session.execute(text(
+            "SELECT p.parcel_code, ST_X(c), ST_Y(c) FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id"
+            " AND v.valid_to IS NULL, LATERAL (SELECT ST_Transform(ST_PointOnSurface(v.geom), 4326) c) x"
+            " WHERE p.retired_on IS NULL ORDER BY p.id LIMIT 1")).one()
+
+
+LOOKUPS = {
+    "code": lambda s, code, lon, lat, **kw: parcels.get_parcel(s, code, **kw),
+    "point": lambda s, code, lon, lat, **kw: parcels.parcel_at(s, lon, lat, **kw),
+    "near": lambda s, code, lon, lat, **kw: (lambda f: (f.matched, f.returned, "".join(f.chunks)))(
+        parcels.parcels_near(s, lon, lat, radius=150, **kw)),
+}
+
+
+@pytest.mark.parametrize("op", LOOKUPS)
+@pytest.mark.parametrize("variant", [{}, {"srid": 3857}, {"srid": 5899}, {"at": dt.date.today()},
+                                     {"srid": 5899, "at": dt.date(2000, 1, 1)}])
+def test_prepared_lookups_match_plain_execution(engine, sample_parcel, op, variant):
+    lookup = LOOKUPS[op]
+    with Session(engine) as session:
+        try:
+            expected = lookup(session, *sample_parcel, **variant)
+        except NotFound as exc:
+            expected = exc
+    session = autocommit(engine)
+    try:
+        assert prepared.autocommit_connection(session) is not None
+        # Past the fifth run PostgreSQL may switch to a generic plan: answers must not change.
+        for _ in range(7):
+            try:
+                got = lookup(session, *sample_parcel, **variant)
+            except NotFound as exc:
+                got = exc
+            if isinstance(expected, NotFound):
+                assert isinstance(got, NotFound) and str(got) == str(expected)
+            else:
+                assert got == expected
+        names = session.connection().connection.info["landdb_prepared"]
+        assert any(order for order in names.values())  # it did prepare
+    finally:
+        session.close()
+
+
+def test_statement_in_a_transaction_is_not_prepared(session, sample_parcel):
+    code = sample_parcel[0]
+    assert prepared.autocommit_connection(session) is None
+    assert parcels.get_parcel(session, code).startswith('{"type":"Feature","id":"' + code)
+
+
+def test_statement_timeout_applies_to_prepared_statements(engine):
+    session = autocommit(engine)
+    try:
+        conn = prepared.autocommit_connection(session)
+        conn.execute(text("SET statement_timeout = 50"))
+        with pytest.raises(DBAPIError) as info:
+            prepared.execute(conn, "SELECT pg_sleep(CAST(:s AS float8))", {"s": 2})
+        assert info.value.orig.pgcode == "57014"
+        conn.execute(text("RESET statement_timeout"))
+    finally:
+        session.invalidate()
+
+
+def test_unpreparable_sql_falls_back_to_plain_execution(engine):
+    session = autocommit(engine)
+    try:
+        conn = prepared.autocommit_connection(session)
+        # unknown + unknown: PostgreSQL cannot prepare it, but psycopg2's literals are typed.
+        for _ in range(2):
+            assert prepared.execute(conn, "SELECT :a + :b", {"a": 2, "b": 3})[0][0] == 5
+        assert False in conn.connection.info["landdb_prepared"].values()
+    finally:
+        session.close()
