@@ -35,8 +35,9 @@ class Settings:
     max_page_size: int = 1000
     default_page_size: int = 100
     #: WFS numberMatched is counted up to this many features and "unknown" past it (a short
-    #: last page is never counted: startIndex + numberReturned).
-    wfs_count_limit: int = 100_000
+    #: last page is never counted: startIndex + numberReturned). High enough that a whole city's
+    #: layer is counted exactly: GDAL 3.6 reads a hits answer of "unknown" as 0 features.
+    wfs_count_limit: int = 1_000_000
     #: rate limit for requests with an API key, counted per key ('600/minute'; several joined
     #: by ';', e.g. '20/second;600/minute'); empty means no limit.
     rate_limit: str = "600/minute"
