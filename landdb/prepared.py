@@ -35,12 +35,17 @@ def autocommit_connection(session: Session) -> Connection | None:
     return conn
 
 
-def execute(conn: Connection, sql: str, params: dict) -> list:
+def execute(conn: Connection, sql: str, params: dict, *, generic: bool = False) -> list:
     """Run `sql` (with `:name` binds) as a server-side prepared statement of this pooled connection.
 
     A prepared statement is planned once per connection (PostgreSQL switches to a generic plan
     after a few runs when it is as good). Falls back to a plain execution if PostgreSQL cannot
     infer a parameter's type, and remembers that for this connection.
+
+    With `generic`, the generic plan is used from the first run (`SET LOCAL plan_cache_mode` in
+    the same round trip, which PostgreSQL runs as one implicit transaction): for statements whose
+    generic plan the planner prices far above its custom plans (PostGIS's default estimates for
+    a spatial filter on a parameter) although it is as fast, so that it would plan every run.
     """
     cache: dict = conn.connection.info.setdefault("landdb_prepared", {})
     name = "landdb_" + hashlib.sha1(sql.encode()).hexdigest()[:24]
@@ -68,6 +73,8 @@ def execute(conn: Connection, sql: str, params: dict) -> list:
             cache[name] = order
         args = ", ".join(["%s"] * len(order))
         statement, values = (f"EXECUTE {name}({args})" if order else f"EXECUTE {name}"), [params[n] for n in order]
+        if generic:
+            statement = "SET LOCAL plan_cache_mode = force_generic_plan; " + statement
         try:
             cur.execute(statement, values)
             return cur.fetchall()

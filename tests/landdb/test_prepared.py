@@ -64,6 +64,10 @@ def test_prepared_lookups_match_plain_execution(engine, sample_parcel, op, varia
                 assert got == expected
         names = session.connection().connection.info["landdb_prepared"]
         assert any(order for order in names.values())  # it did prepare
+        if op == "point":  # planned once: the generic plan from the first run
+            assert session.execute(text("SELECT sum(custom_plans) = 0 AND sum(generic_plans) >= 7"
+                                        " FROM pg_prepared_statements WHERE statement LIKE '%ST_MakePoint%'"
+                                        " AND statement NOT LIKE '%ST_DWithin%'")).scalar()
     finally:
         session.close()
 
