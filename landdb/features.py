@@ -386,7 +386,8 @@ def extent_wgs84(session: Session, ft: FeatureType) -> tuple[float, float, float
         text(
             f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
             f"SELECT ST_Transform(ST_SetSRID(ST_Extent({ft.geom_sql})::geometry, {STORAGE_SRID}), 4326) AS e "
-            f"FROM {ft.from_sql} WHERE {ft.where_sql}) s"
+            # The extent needs no name lookups: the join-free source the count uses will do.
+            f"FROM {ft.count_from_sql or ft.from_sql} WHERE {ft.where_sql}) s"
         )
     ).one()
     return None if row[0] is None else tuple(float(v) for v in row)

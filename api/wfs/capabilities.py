@@ -61,6 +61,22 @@ def _bbox(extents: dict, name: str) -> tuple[float, float, float, float]:
     return extents.get(name) or (106.88, 20.90, 107.22, 21.25)
 
 
+def _feature_type(ft, extents: dict, crs_word: str, formats) -> str:
+    """A FeatureType of the 2.0 (`crs_word` "CRS") or 1.1 ("SRS") FeatureTypeList."""
+    x0, y0, x1, y1 = _bbox(extents, ft.name)
+    return (
+        f"<wfs:FeatureType><wfs:Name>{ft.qname}</wfs:Name><wfs:Title>{_e(ft.title)}</wfs:Title>"
+        f"<wfs:Abstract>{_e(ft.abstract)}</wfs:Abstract>{_keywords('ows', ft.keywords)}"
+        f"<wfs:Default{crs_word}>urn:ogc:def:crs:EPSG::5899</wfs:Default{crs_word}>"
+        + "".join(f"<wfs:Other{crs_word}>urn:ogc:def:crs:EPSG::{s}</wfs:Other{crs_word}>"
+                  for s in SUPPORTED if s != 5899)
+        + "<wfs:OutputFormats>" + "".join(f"<wfs:Format>{_e(f)}</wfs:Format>" for f in formats)
+        + "</wfs:OutputFormats>"
+        f"<ows:WGS84BoundingBox><ows:LowerCorner>{x0} {y0}</ows:LowerCorner>"
+        f"<ows:UpperCorner>{x1} {y1}</ows:UpperCorner></ows:WGS84BoundingBox></wfs:FeatureType>"
+    )
+
+
 def capabilities(version: str, url: str, extents: dict) -> str:
     """The capabilities document; `extents` maps feature type name → lon/lat bbox."""
     return {"2.0.0": _v20, "1.1.0": _v11, "1.0.0": _v10}[version](url, extents)
@@ -95,19 +111,7 @@ def _v20(url: str, extents: dict) -> str:
         ("ImplementsFeatureVersioning", "FALSE"), ("ManageStoredQueries", "FALSE"),
         ("CountDefault", COUNT_DEFAULT), ("PagingIsTransactionSafe", "FALSE"),
     ]
-    types = []
-    for ft in FEATURE_TYPES.values():
-        x0, y0, x1, y1 = _bbox(extents, ft.name)
-        types.append(
-            f"<wfs:FeatureType><wfs:Name>{ft.qname}</wfs:Name><wfs:Title>{_e(ft.title)}</wfs:Title>"
-            f"<wfs:Abstract>{_e(ft.abstract)}</wfs:Abstract>{_keywords('ows', ft.keywords)}"
-            "<wfs:DefaultCRS>urn:ogc:def:crs:EPSG::5899</wfs:DefaultCRS>"
-            + "".join(f"<wfs:OtherCRS>urn:ogc:def:crs:EPSG::{s}</wfs:OtherCRS>" for s in SUPPORTED if s != 5899)
-            + "<wfs:OutputFormats>" + "".join(f"<wfs:Format>{_e(f)}</wfs:Format>" for f in FORMATS_20)
-            + "</wfs:OutputFormats>"
-            f"<ows:WGS84BoundingBox><ows:LowerCorner>{x0} {y0}</ows:LowerCorner>"
-            f"<ows:UpperCorner>{x1} {y1}</ows:UpperCorner></ows:WGS84BoundingBox></wfs:FeatureType>"
-        )
+    types = [_feature_type(ft, extents, "CRS", FORMATS_20) for ft in FEATURE_TYPES.values()]
     conformance = [
         ("ImplementsQuery", "TRUE"), ("ImplementsAdHocQuery", "TRUE"), ("ImplementsFunctions", "FALSE"),
         ("ImplementsResourceId", "TRUE"), ("ImplementsMinStandardFilter", "TRUE"),
@@ -158,19 +162,7 @@ def _v11(url: str, extents: dict) -> str:
         + f'<ows:Constraint name="CountDefault"><ows:Value>{COUNT_DEFAULT}</ows:Value></ows:Constraint>'
         + "</ows:Operation>",
     ]
-    types = []
-    for ft in FEATURE_TYPES.values():
-        x0, y0, x1, y1 = _bbox(extents, ft.name)
-        types.append(
-            f"<wfs:FeatureType><wfs:Name>{ft.qname}</wfs:Name><wfs:Title>{_e(ft.title)}</wfs:Title>"
-            f"<wfs:Abstract>{_e(ft.abstract)}</wfs:Abstract>{_keywords('ows', ft.keywords)}"
-            "<wfs:DefaultSRS>urn:ogc:def:crs:EPSG::5899</wfs:DefaultSRS>"
-            + "".join(f"<wfs:OtherSRS>urn:ogc:def:crs:EPSG::{s}</wfs:OtherSRS>" for s in SUPPORTED if s != 5899)
-            + "<wfs:OutputFormats>" + "".join(f"<wfs:Format>{_e(f)}</wfs:Format>" for f in FORMATS_11)
-            + "</wfs:OutputFormats>"
-            f"<ows:WGS84BoundingBox><ows:LowerCorner>{x0} {y0}</ows:LowerCorner>"
-            f"<ows:UpperCorner>{x1} {y1}</ows:UpperCorner></ows:WGS84BoundingBox></wfs:FeatureType>"
-        )
+    types = [_feature_type(ft, extents, "SRS", FORMATS_11) for ft in FEATURE_TYPES.values()]
     comparisons = ("EqualTo", "NotEqualTo", "LessThan", "GreaterThan", "LessThanEqualTo", "GreaterThanEqualTo",
                    "Like", "Between", "NullCheck")
     return (
