@@ -11,7 +11,8 @@ from landdb.db import get_engine, make_sessionmaker
 def init_app(app: Flask) -> None:
     settings = app.config["LANDDB"]
     if "LANDDB_SESSIONMAKER" not in app.config:
-        app.config["LANDDB_SESSIONMAKER"] = make_sessionmaker(get_engine(settings))
+        app.config["LANDDB_SESSIONMAKER"] = make_sessionmaker(
+            get_engine(settings), autocommit_engine=get_engine(settings, autocommit=True))
     app.teardown_appcontext(_close_session)
 
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,18 +35,25 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def get_engine(settings: Settings, *, read_only: bool = False) -> Engine:
-    """Return the process-wide engine for these settings, creating it on first use."""
+def get_engine(settings: Settings, *, read_only: bool = False, autocommit: bool = False) -> Engine:
+    """Return the process-wide engine for these settings, creating it on first use.
+
+    With `autocommit`, a second pool whose connections are in autocommit mode from the start
+    and are never reset on return: for reads of one statement, which need no transaction (no
+    BEGIN/ROLLBACK round trips, no switching a pooled connection in and out of autocommit).
+    """
     url = normalize_url((settings.read_database_url if read_only else "") or settings.database_url)
-    key = (url, settings.statement_timeout_ms, settings.pool_size, settings.max_overflow)
+    key = (url, settings.statement_timeout_ms, settings.pool_size, settings.max_overflow, autocommit)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
+            mode = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
             engine = create_engine(
                 url,
                 pool_size=settings.pool_size,
                 max_overflow=settings.max_overflow,
                 pool_recycle=3600,
+                **mode,
                 connect_args={
                     "options": f"-c statement_timeout={int(settings.statement_timeout_ms)}"
                     " -c timezone=UTC",
@@ -90,8 +98,40 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+class LanddbSession(Session):
+    """A Session that can also lend one pooled autocommit connection for single-statement reads.
+
+    `autocommit_connection()` hands out a DBAPI connection of the autocommit engine while the
+    session itself has no transaction open (so no uncommitted write of this session can be
+    missed), keeps it for the session's life and returns it to its pool on close.
+    """
+
+    def __init__(self, *args, autocommit_bind: Engine | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._autocommit_bind = autocommit_bind
+        self._autocommit_conn: PoolProxiedConnection | None = None
+
+    def autocommit_connection(self) -> PoolProxiedConnection | None:
+        if self._autocommit_bind is None or self.in_transaction():
+            return None
+        if self._autocommit_conn is None:
+            self._autocommit_conn = self._autocommit_bind.raw_connection()
+        return self._autocommit_conn
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            conn, self._autocommit_conn = self._autocommit_conn, None
+            if conn is not None:
+                conn.close()
+
+
+def make_sessionmaker(engine: Engine, autocommit_engine: Engine | None = None) -> sessionmaker[Session]:
+    """Sessions on `engine`; with `autocommit_engine` (see get_engine) they lend its connections
+    to single-statement reads (`landdb.prepared.autocommit_connection`)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, class_=LanddbSession,
+                        autocommit_bind=autocommit_engine)
 
 
 @contextmanager

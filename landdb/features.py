@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import prepared
@@ -325,10 +325,12 @@ BUFFERED_MAX = 5000
 
 
 def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = None, separator: str = "",
-           batch: int = 1000, count_limit: int | None = None) -> tuple[int | None, Iterator[str]]:
+           batch: int = 1000, count_limit: int | None = None) -> tuple[int | None, Iterable[str]]:
     """(numberMatched, rendered features in chunks). The statement has run when this returns,
-    so a bad filter fails here, before any byte is sent; a large page streams afterwards from
-    a server-side cursor (the caller keeps the session open until the iterator is exhausted).
+    so a bad filter fails here, before any byte is sent. A small page comes as a list (all of it
+    read: the caller may answer it in one piece and release the session at once); a large page
+    as an iterator streaming from a server-side cursor (the caller keeps the session open until
+    it is exhausted).
 
     With `count_limit`, numberMatched is None ("unknown") when more than that many features
     match; the page is then full. A short page (the last) is start + its length, uncounted
@@ -339,20 +341,19 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
 
     if q.count is not None and q.count <= BUFFERED_MAX:
         sql, params = select_sql(q, fmt, member, count_limit=count_limit, lazy_count=True)
-        # One statement that only reads needs no transaction: on a pooled connection of our own
-        # (not one a caller, e.g. a test, holds in a transaction) skip BEGIN and ROLLBACK, two of
-        # the three round trips of a small request.
-        own = isinstance(session.get_bind(), Engine) and not session.in_transaction()
-        if own:
-            conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # One statement that only reads needs no transaction: on a pooled autocommit connection
+        # (when the session lends one; not in a caller's transaction, e.g. a test's) it skips
+        # BEGIN and ROLLBACK, two of the three round trips of a small request.
+        conn = prepared.autocommit_connection(session)
+        if conn is not None:
             rows = prepared.execute(conn, sql, params)
         else:
             rows = session.connection().execute(text(sql), params).all()
         if not rows:
             # A page past the end: the count stops at start + 1 at most, so it is exact.
             return (count(session, q, None if count_limit is None else max(count_limit, q.start)) if q.start
-                    else 0), iter(())
-        body = iter([separator.join(r[1] for r in rows)])
+                    else 0), []
+        body = [separator.join(r[1] for r in rows)]
         if q.count and len(rows) == q.count:
             return matched_of(rows[-1][0]), body
         return q.start + len(rows), body
@@ -367,7 +368,7 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
     if not first:
         result.close()
         return (count(session, q, None if count_limit is None else max(count_limit, q.start)) if q.start
-                else 0), iter(())
+                else 0), []
 
     def chunks() -> Iterator[str]:
         try:

@@ -16,7 +16,8 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from functools import lru_cache
+from typing import Iterable, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -69,11 +70,12 @@ def _feature(extra: str = "", *, at: bool = False) -> str:
 
 @dataclass
 class FeatureStream:
-    """A page of features: counts known up front, the features as GeoJSON text chunks."""
+    """A page of features: counts known up front, the features as GeoJSON text chunks (a list
+    when the page was read whole, else an iterator over a server-side cursor)."""
 
     matched: int
     returned: int
-    chunks: Iterator[str] = field(repr=False)
+    chunks: Iterable[str] = field(repr=False)
 
 
 #: Pages larger than this come through a server-side cursor in batches; smaller ones in one go
@@ -106,7 +108,7 @@ def _stream(session: Session, hits: str, order: str, params: dict, *, extra_prop
         matched = int(rows[0][2])
         returned = max(0, min(params["limit"], matched - params["offset"]))
         features = [r[3] for r in rows[1:]]
-        return FeatureStream(matched, returned, iter([",".join(features)] if features else []))
+        return FeatureStream(matched, returned, [",".join(features)] if features else [])
     if params["limit"] > STREAM_ABOVE:
         options = {"yield_per": batch}
         # A cursor's plan is tuned for its first rows by default, and PostGIS's high function
@@ -172,28 +174,33 @@ SELECT p.* FROM parcels p WHERE p.parcel_code = :code
 """
 
 
-def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None = None) -> str:
-    """One parcel (its latest version, or with `at` the version valid that day) as GeoJSON
-    Feature text. Raises NotFound."""
-    parse_code(code)
-    if at is not None:
-        sql = f"""
+@lru_cache(maxsize=None)
+def _get_sql(at: bool) -> str:
+    if at:
+        return f"""
         SELECT {_feature(at=True)} FROM (SELECT p.* FROM parcels p WHERE p.parcel_code = :code
                                     AND {timetravel.parcel_existed_at("p")} ORDER BY p.id DESC LIMIT 1) p
           JOIN parcel_versions v ON v.parcel_id = p.id AND {timetravel.valid_at("v")}
           {_JOINS}
         """
-        row = _scalar(session, sql, {"code": code, "at": at, **_out(srid)})
-        if row is None:
-            raise NotFound(f"no parcel {code} on {at}", field="parcel_code")
-        return row
-    sql = f"""
+    return f"""
     SELECT {_feature()} FROM ({_TARGET}) p
       JOIN LATERAL (SELECT * FROM parcel_versions v WHERE v.parcel_id = p.id
                      ORDER BY v.version DESC LIMIT 1) v ON true
       {_JOINS}
     """
-    row = _scalar(session, sql, {"code": code, **_out(srid)})
+
+
+def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None = None) -> str:
+    """One parcel (its latest version, or with `at` the version valid that day) as GeoJSON
+    Feature text. Raises NotFound."""
+    parse_code(code)
+    if at is not None:
+        row = _scalar(session, _get_sql(True), {"code": code, "at": at, **_out(srid)})
+        if row is None:
+            raise NotFound(f"no parcel {code} on {at}", field="parcel_code")
+        return row
+    row = _scalar(session, _get_sql(False), {"code": code, **_out(srid)})
     if row is None:
         raise NotFound(f"no parcel {code}", field="parcel_code")
     return row
@@ -202,19 +209,24 @@ def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None
 _POINT = "ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 5899)"
 
 
+@lru_cache(maxsize=None)
+def _at_sql(valid: str, at: bool) -> str:
+    return f"""
+    SELECT {_feature(at=at)} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
+     WHERE {valid} AND ST_Intersects(v.geom, {_POINT})
+     ORDER BY p.parcel_code LIMIT 1
+    """
+
+
 def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326, at: dt.date | None = None) -> str:
     """The current parcel (or with `at` the one that day) containing (lon, lat) (EPSG:4326) as
     Feature text. Raises NotFound."""
     crs_.check_lonlat(lon, lat)
     valid, at_params = timetravel.version_filter("v", at)
-    sql = f"""
-    SELECT {_feature(at=at is not None)} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
-     WHERE {valid} AND ST_Intersects(v.geom, {_POINT})
-     ORDER BY p.parcel_code LIMIT 1
-    """
     # The planner prices the generic plan (GiST scan around a parameter point) far above the
     # custom ones, so it would plan every run; it is the same plan and as fast.
-    row = _scalar(session, sql, {"lon": lon, "lat": lat, **at_params, **_out(srid)}, generic=True)
+    row = _scalar(session, _at_sql(valid, at is not None), {"lon": lon, "lat": lat, **at_params, **_out(srid)},
+                  generic=True)
     if row is None:
         raise NotFound(f"no parcel at longitude {lon}, latitude {lat}")
     return row

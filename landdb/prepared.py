@@ -3,16 +3,18 @@
 A statement is prepared under a name derived from its SQL text (so each variant — another
 output CRS, a time-travel `at=` filter — is its own statement) and run with EXECUTE. Use it
 only on a connection in autocommit mode (outside a transaction): a failed PREPARE inside a
-transaction would abort it. The connection's statement_timeout applies to EXECUTE as to any
-statement.
+transaction would abort it. `autocommit_connection` lends one: a pooled DBAPI connection of
+the autocommit engine (landdb.db.get_engine), which the lending session returns to its pool.
+The connection's statement_timeout applies to EXECUTE as to any statement.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
-from sqlalchemy import Connection, text
+import psycopg2
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -20,23 +22,46 @@ from sqlalchemy.orm import Session
 BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 #: prepared statements kept per pooled connection before they are all deallocated.
 PREPARED_MAX = 64
+#: statement texts whose translation (name, parameter order, positional SQL) is remembered.
+COMPILED_MAX = 512
 #: marks SQL that PostgreSQL could not prepare (a parameter's type cannot be inferred).
 _UNPREPARABLE = False
 
-
-def autocommit_connection(session: Session) -> Connection | None:
-    """The session's connection if it runs in autocommit mode (see api read_session, or a
-    caller that asked for it), else None: then run statements the ordinary way."""
-    if not session.in_transaction():
-        return None
-    conn = session.connection()
-    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-        return None
-    return conn
+_compiled: dict[str, tuple[str, tuple[str, ...], str, str]] = {}
 
 
-def execute(conn: Connection, sql: str, params: dict, *, generic: bool = False) -> list:
-    """Run `sql` (with `:name` binds) as a server-side prepared statement of this pooled connection.
+def autocommit_connection(session: Session) -> Any | None:
+    """A pooled autocommit DBAPI connection for a single-statement read, when the session lends
+    one (a `landdb.db.LanddbSession` made with an autocommit engine, outside a transaction);
+    else None: then run statements the ordinary way, in the session's transaction."""
+    lend = getattr(session, "autocommit_connection", None)
+    return lend() if lend is not None else None
+
+
+def _compile(sql: str) -> tuple[str, tuple[str, ...], str, str]:
+    """(statement name, parameter names in $n order, SQL with $n, SQL with %(name)s) for `sql`."""
+    hit = _compiled.get(sql)
+    if hit is not None:
+        return hit
+    order: list[str] = []
+
+    def positional(m: re.Match) -> str:
+        if m.group(1) not in order:
+            order.append(m.group(1))
+        return f"${order.index(m.group(1)) + 1}"
+
+    numbered = BIND.sub(positional, sql).replace("\\:", ":")
+    named = BIND.sub(lambda m: f"%({m.group(1)})s", sql.replace("%", "%%")).replace("\\:", ":")
+    hit = ("landdb_" + hashlib.sha1(sql.encode()).hexdigest()[:24], tuple(order), numbered, named)
+    if len(_compiled) >= COMPILED_MAX:
+        _compiled.clear()
+    _compiled[sql] = hit
+    return hit
+
+
+def execute(conn: Any, sql: str, params: dict, *, generic: bool = False) -> list:
+    """Run `sql` (with `:name` binds) as a server-side prepared statement of this pooled
+    autocommit DBAPI connection (see `autocommit_connection`); the rows as tuples.
 
     A prepared statement is planned once per connection (PostgreSQL switches to a generic plan
     after a few runs when it is as good). Falls back to a plain execution if PostgreSQL cannot
@@ -46,41 +71,44 @@ def execute(conn: Connection, sql: str, params: dict, *, generic: bool = False) 
     the same round trip, which PostgreSQL runs as one implicit transaction): for statements whose
     generic plan the planner prices far above its custom plans (PostGIS's default estimates for
     a spatial filter on a parameter) although it is as fast, so that it would plan every run.
+
+    Database errors come out as SQLAlchemy's DBAPIError, as from any other statement (the API
+    maps the statement timeout to 504); a lost connection is invalidated, not pooled again.
     """
-    cache: dict = conn.connection.info.setdefault("landdb_prepared", {})
-    name = "landdb_" + hashlib.sha1(sql.encode()).hexdigest()[:24]
-    order = cache.get(name)
-    if order is _UNPREPARABLE:
-        return conn.execute(text(sql), params).all()
-    cur = conn.connection.dbapi_connection.cursor()
+    name, order, positional, pyformat = _compile(sql)
+    cache: dict = conn.info.setdefault("landdb_prepared", {})
+    state = cache.get(name)
+    cur = conn.cursor()
+    statement, values = "", None
     try:
-        if order is None:
+        if state is _UNPREPARABLE:
+            statement, values = pyformat, params
+            cur.execute(statement, values)
+            return cur.fetchall()
+        if state is None:
             if len(cache) >= PREPARED_MAX:
                 cur.execute("DEALLOCATE ALL")
                 cache.clear()
-            order = []
-
-            def positional(m):
-                if m.group(1) not in order:
-                    order.append(m.group(1))
-                return f"${order.index(m.group(1)) + 1}"
-
             try:
-                cur.execute(f"PREPARE {name} AS " + BIND.sub(positional, sql))
-            except Exception:
+                cur.execute(f"PREPARE {name} AS {positional}")
+            except psycopg2.OperationalError:
+                raise
+            except psycopg2.Error:
                 cache[name] = _UNPREPARABLE
-                return conn.execute(text(sql), params).all()
-            cache[name] = order
-        args = ", ".join(["%s"] * len(order))
-        statement, values = (f"EXECUTE {name}({args})" if order else f"EXECUTE {name}"), [params[n] for n in order]
+                statement, values = pyformat, params
+                cur.execute(statement, values)
+                return cur.fetchall()
+            cache[name] = True
+        values = [params[n] for n in order]
+        statement = f"EXECUTE {name}({', '.join(['%s'] * len(order))})" if order else f"EXECUTE {name}"
         if generic:
             statement = "SET LOCAL plan_cache_mode = force_generic_plan; " + statement
-        try:
-            cur.execute(statement, values)
-            return cur.fetchall()
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy would: callers (the API's error handlers) see a DBAPIError, e.g. the
-            # statement timeout (57014) as the 504 it is everywhere else.
-            raise DBAPIError.instance(statement, values, exc, conn.dialect.loaded_dbapi.Error) from exc
+        cur.execute(statement, values)
+        return cur.fetchall()
+    except psycopg2.Error as exc:
+        if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and conn.closed:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(statement or name, values, exc, psycopg2.Error) from exc
     finally:
-        cur.close()
+        if not cur.closed:
+            cur.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest import Blueprint
 from flask import g
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
@@ -64,16 +63,10 @@ def output_srid(value: str | None) -> int:
 
 
 def read_session(*, streaming: bool = False) -> Session:
-    """The request's session, for views that only read.
-
-    When the session has not begun yet and owns its connections (not in tests, which bind it to
-    an outer transaction), it takes its connection in autocommit mode: one statement, no
-    BEGIN/ROLLBACK round trips. A server-side cursor (`streaming`) needs a transaction.
-    """
-    session = get_session()
-    if not streaming and not session.in_transaction() and isinstance(session.get_bind(), Engine):
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return session
+    """The request's session, for views that only read. A single-statement read runs on a
+    pooled autocommit connection the session lends (landdb.prepared.autocommit_connection); a
+    server-side cursor (`streaming`) runs in the session's own transaction."""
+    return get_session()
 
 
 def detach_session() -> Session:

@@ -13,7 +13,7 @@ from ..auth import current_principal, record_personal_data_read, require
 from ..db import get_session
 from . import schemas as s
 from .common import RestBlueprint, detach_session, output_srid, read_session
-from .render import GEOJSON, JSON, feature_collection, text_response
+from .render import GEOJSON, feature_collection, text_response
 
 blp = RestBlueprint("parcels", __name__, description="Cadastral parcels (thửa đất) as GeoJSON")
 

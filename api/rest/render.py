@@ -65,6 +65,12 @@ def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: 
     if srid != 4326:
         head["crs"] = {"type": "name", "properties": {"name": crs.urn(srid)}}
     head_text = json.dumps(head)[:-1] + ',"features":['
+    if isinstance(stream.chunks, list):
+        # A page read whole: one piece with its length, and the connection back to the pool now.
+        if session is not None:
+            session.close()
+        resp = Response(head_text + "".join(stream.chunks) + "]}", mimetype=GEOJSON)
+        return _collection_headers(resp, srid, links)
 
     def body():
         try:
@@ -75,7 +81,10 @@ def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: 
             if session is not None:
                 session.close()
 
-    resp = Response(stream_with_context(body()), mimetype=GEOJSON)
+    return _collection_headers(Response(stream_with_context(body()), mimetype=GEOJSON), srid, links)
+
+
+def _collection_headers(resp: Response, srid: int, links: list[dict]) -> Response:
     resp.headers["Content-Crs"] = f"<{crs_uri(srid)}>"
     link_header = ", ".join(f'<{ln["href"]}>; rel="{ln["rel"]}"' for ln in links
                             if ln["rel"] in ("next", "prev") and "method" not in ln)

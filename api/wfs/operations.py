@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator
+from typing import Iterable
 from urllib.parse import urlencode
 
 from sqlalchemy.exc import DBAPIError
@@ -202,7 +202,7 @@ def _kvp_of(req: WFSRequest) -> dict[str, str]:
     return out
 
 
-def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int | None, Iterator[str]]:
+def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int | None, Iterable[str]]:
     """Run the statement now (so a bad filter is a 400, not a broken stream)."""
     try:
         return features.render(session, q, fmt, **kw)
@@ -273,6 +273,9 @@ def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int
     head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
                                  next_url=next_url, previous_url=prev_url, crs_name=crs_name)
 
+    if isinstance(body, list):  # a small page, already read: one piece, with its length
+        return Result(head + "".join(body) + tail, output.CONTENT_TYPES[fmt])
+
     def generate():
         yield head
         yield from body
@@ -299,6 +302,8 @@ def get_property_value(req: WFSRequest, session: Session, url: str, *, count_lim
     matched, body = _render(session, q, "gml32", member=features.value_sql(q, name), count_limit=count_limit)
     returned = _returned(q, matched)
     head, tail = output.value_collection(matched, returned)
+    if isinstance(body, list):
+        return Result(head + "".join(body) + tail, "application/xml; charset=UTF-8")
 
     def generate():
         yield head

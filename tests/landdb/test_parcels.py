@@ -45,7 +45,7 @@ def test_get_parcel(session, row):
     feature = json.loads(parcels.get_parcel(session, code))
     assert feature["type"] == "Feature" and feature["id"] == code
     props = feature["properties"]
-    assert props["parcel_code"] == code == f"06691-991-1"
+    assert props["parcel_code"] == code == "06691-991-1"
     assert props["ward_name"] == "Hồng Gai" and props["land_use"] == "TMD"
     assert props["land_use_name"].startswith("Đất")
     assert props["area_m2"] == 100.0 and props["legal_area_m2"] == 100.0

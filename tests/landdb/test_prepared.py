@@ -7,18 +7,26 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from landdb import parcels, prepared
+from landdb.db import make_sessionmaker
 from landdb.errors import NotFound
 
 
-def autocommit(engine) -> Session:
-    session = Session(engine)
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return session
+@pytest.fixture(scope="module")
+def autocommit_engine(database_url):
+    eng = create_engine(database_url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def autocommit(engine, autocommit_engine):
+    """Sessions as the app makes them: they lend pooled autocommit connections for single reads."""
+    return make_sessionmaker(engine, autocommit_engine=autocommit_engine)
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +50,14 @@ LOOKUPS = {
 @pytest.mark.parametrize("op", LOOKUPS)
 @pytest.mark.parametrize("variant", [{}, {"srid": 3857}, {"srid": 5899}, {"at": dt.date.today()},
                                      {"srid": 5899, "at": dt.date(2000, 1, 1)}])
-def test_prepared_lookups_match_plain_execution(engine, sample_parcel, op, variant):
+def test_prepared_lookups_match_plain_execution(engine, autocommit, sample_parcel, op, variant):
     lookup = LOOKUPS[op]
     with Session(engine) as session:
         try:
             expected = lookup(session, *sample_parcel, **variant)
         except NotFound as exc:
             expected = exc
-    session = autocommit(engine)
+    session = autocommit()
     try:
         assert prepared.autocommit_connection(session) is not None
         # Past the fifth run PostgreSQL may switch to a generic plan: answers must not change.
@@ -62,12 +70,12 @@ def test_prepared_lookups_match_plain_execution(engine, sample_parcel, op, varia
                 assert isinstance(got, NotFound) and str(got) == str(expected)
             else:
                 assert got == expected
-        names = session.connection().connection.info["landdb_prepared"]
+        names = prepared.autocommit_connection(session).info["landdb_prepared"]
         assert any(order for order in names.values())  # it did prepare
         if op == "point":  # planned once: the generic plan from the first run
-            assert session.execute(text("SELECT sum(custom_plans) = 0 AND sum(generic_plans) >= 7"
+            assert prepared.execute(prepared.autocommit_connection(session), "SELECT sum(custom_plans) = 0 AND sum(generic_plans) >= 7"
                                         " FROM pg_prepared_statements WHERE statement LIKE '%ST_MakePoint%'"
-                                        " AND statement NOT LIKE '%ST_DWithin%'")).scalar()
+                                        " AND statement NOT LIKE '%ST_DWithin%'", {})[0][0]
     finally:
         session.close()
 
@@ -78,26 +86,30 @@ def test_statement_in_a_transaction_is_not_prepared(session, sample_parcel):
     assert parcels.get_parcel(session, code).startswith('{"type":"Feature","id":"' + code)
 
 
-def test_statement_timeout_applies_to_prepared_statements(engine):
-    session = autocommit(engine)
+def test_statement_timeout_applies_to_prepared_statements(autocommit):
+    session = autocommit()
     try:
         conn = prepared.autocommit_connection(session)
-        conn.execute(text("SET statement_timeout = 50"))
+        with conn.cursor() as cur:
+            cur.execute("SET statement_timeout = 50")
         with pytest.raises(DBAPIError) as info:
             prepared.execute(conn, "SELECT pg_sleep(CAST(:s AS float8))", {"s": 2})
         assert info.value.orig.pgcode == "57014"
-        conn.execute(text("RESET statement_timeout"))
+        assert prepared.execute(conn, "SELECT 1", {}) == [(1,)]  # the connection is still usable
     finally:
-        session.invalidate()
+        prepared.autocommit_connection(session).invalidate()  # not back to the pool with its setting
+        session.close()
 
 
-def test_unpreparable_sql_falls_back_to_plain_execution(engine):
-    session = autocommit(engine)
+def test_unpreparable_sql_falls_back_to_plain_execution(autocommit):
+    session = autocommit()
     try:
         conn = prepared.autocommit_connection(session)
         # unknown + unknown: PostgreSQL cannot prepare it, but psycopg2's literals are typed.
         for _ in range(2):
             assert prepared.execute(conn, "SELECT :a + :b", {"a": 2, "b": 3})[0][0] == 5
-        assert False in conn.connection.info["landdb_prepared"].values()
+        assert False in conn.info["landdb_prepared"].values()
+        # and a literal % in such SQL survives the translation to psycopg2's parameter style
+        assert prepared.execute(conn, "SELECT :a + :b || '%'", {"a": 2, "b": 3})[0][0] == "5%"
     finally:
         session.close()

@@ -1,0 +1,102 @@
+"""The app as production runs it: its own pools, single reads on pooled autocommit connections as
+prepared statements. Its answers equal those of the app the other tests use (sessions in the
+test's transaction); keys are checked on the autocommit path too, revocation included; no
+connection is left inside a transaction; small answers come whole, with their length."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api import create_app
+from landdb import auth
+
+from .conftest import bearer
+
+
+@pytest.fixture(scope="module")
+def pooled(settings):
+    return create_app(settings.with_(rate_limit="", rate_limit_public=""), testing=True).test_client()
+
+
+@pytest.fixture(scope="module")
+def sample(engine):
+    """Ten current parcels of the committed sample: code, and a point inside each (lon, lat)."""
+    with Session(engine) as session:
+        return session.execute(text(
+            "SELECT p.parcel_code, ST_X(c), ST_Y(c) FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id"
+            " AND v.valid_to IS NULL, LATERAL (SELECT ST_Transform(ST_PointOnSurface(v.geom), 4326) c) x"
+            " WHERE p.retired_on IS NULL ORDER BY p.id LIMIT 10")).all()
+
+
+def _without_timestamp(body: bytes) -> dict:
+    doc = json.loads(body)
+    doc.pop("timeStamp", None)
+    return doc
+
+
+def test_lookups_agree_with_the_transactional_path(pooled, api, sample):
+    for code, lon, lat in sample:
+        urls = [f"/api/v1/parcels/{code}", f"/api/v1/parcels/{code}?crs=EPSG:5899",
+                f"/api/v1/parcels/at?lon={lon}&lat={lat}", f"/api/v1/parcels/near?lon={lon}&lat={lat}&radius=50"]
+        for url in urls:
+            expected = api.get(url)
+            assert expected.status_code == 200, url
+            for _ in range(3):  # prepared on first use, then executed
+                got = pooled.get(url)
+                assert got.status_code == 200, (url, got.get_data(as_text=True))
+                assert _without_timestamp(got.data) == _without_timestamp(expected.data), url
+
+
+def test_unknown_parcel_and_point_outside_are_404_on_the_pooled_path(pooled):
+    assert pooled.get("/api/v1/parcels/99999-1-1").status_code == 404
+    assert pooled.get("/api/v1/parcels/at?lon=107.5&lat=20.5").status_code == 404  # in the sea
+
+
+def test_keys_are_checked_on_the_autocommit_path_and_revocation_is_immediate(pooled, engine, sample):
+    with Session(engine) as session:
+        plain, row = auth.create_key(session, "pooled-bank", "integration", [auth.RIGHTS_READ])
+        session.commit()
+        key_id = row.id
+    try:
+        url = f"/api/v1/parcels/{sample[0][0]}/rights"
+        assert pooled.get(url, headers=bearer(plain)).status_code == 200
+        assert pooled.get(url, headers=bearer(plain + "x")).status_code == 401
+        with Session(engine) as session:
+            auth.revoke_key(session, key_id)
+            session.commit()
+        assert pooled.get(url, headers=bearer(plain)).status_code == 401
+    finally:
+        with Session(engine) as session:
+            session.execute(text("DELETE FROM api_keys WHERE id = :id"), {"id": key_id})
+            session.commit()
+
+
+def test_no_pooled_connection_is_left_in_a_transaction(pooled, engine, sample):
+    code, lon, lat = sample[0]
+    for url in (f"/api/v1/parcels/{code}", f"/api/v1/parcels/at?lon={lon}&lat={lat}", "/api/v1/parcels/99999-1-1",
+                f"/api/v1/parcels?limit=500&bbox={lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}",
+                "/wfs?service=WFS&version=2.0.0&request=GetFeature&typeNames=landdb:parcels&count=5"):
+        assert pooled.get(url).status_code in (200, 404)
+    with engine.connect() as conn:
+        stuck = conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'landdb'"
+            " AND datname = current_database() AND state LIKE 'idle in transaction%'")).scalar_one()
+    assert stuck == 0
+
+
+def test_small_answers_come_whole_with_their_length(pooled, sample):
+    code, lon, lat = sample[0]
+    for url in (f"/api/v1/parcels/near?lon={lon}&lat={lat}&radius=50",
+                "/wfs?service=WFS&version=2.0.0&request=GetFeature&typeNames=landdb:parcels&count=5",
+                "/wfs?service=WFS&version=2.0.0&request=GetFeature&typeNames=landdb:parcels&count=5"
+                "&outputFormat=application/json"):
+        resp = pooled.get(url)
+        assert resp.status_code == 200
+        assert int(resp.headers["Content-Length"]) == len(resp.data), url
+    # a page of more than the buffered size still streams
+    resp = pooled.get(f"/api/v1/parcels?limit=500&bbox={lon - 0.05},{lat - 0.05},{lon + 0.05},{lat + 0.05}")
+    assert resp.status_code == 200 and "Content-Length" not in resp.headers
