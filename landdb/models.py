@@ -217,6 +217,9 @@ class ParcelVersion(Base):
             postgresql_where=text("valid_to IS NULL"),
         ),
         Index("ix_parcel_versions_geom", "geom", postgresql_using="gist"),
+        # What every map, bbox, point and WFS query reads: the current versions only.
+        Index("ix_parcel_versions_geom_current", "geom", postgresql_using="gist",
+              postgresql_where=text("valid_to IS NULL")),
         Index("ix_parcel_versions_land_use", "land_use", postgresql_where=text("valid_to IS NULL")),
     )
 
