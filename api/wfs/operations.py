@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Iterable
 from urllib.parse import urlencode
 
@@ -244,12 +245,7 @@ def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int
     if fmt == "geojson":
         crs_name = None if q.srid == 4326 else q.srs_name
         q.lat_first = False  # GeoJSON is longitude-first whatever the spelling
-    describe = {"service": "WFS", "version": req.version, "request": "DescribeFeatureType",
-                "typeName" if req.version != "2.0.0" else "typeNames": q.feature_type.qname}
-    if fmt != {"2.0.0": "gml32", "1.1.0": "gml311", "1.0.0": "gml2"}[req.version] and fmt != "geojson":
-        describe["outputFormat"] = {"gml32": "application/gml+xml; version=3.2", "gml311": "text/xml; subtype=gml/3.1.1",
-                                    "gml2": "text/xml; subtype=gml/2.1.2"}[fmt]
-    describe_url = url + "?" + urlencode(describe)
+    describe_url = _describe_url(url, req.version, q.feature_type.qname, fmt)
     if req.stored_query_id and req.version == "2.0.0" and fmt == "gml32":
         # GetFeatureById answers the bare feature.
         member = features.member_sql(q, fmt).replace("'<wfs:member>' || ", "", 1).replace("</wfs:member>'", "'")
@@ -282,6 +278,17 @@ def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int
         yield tail
 
     return Result(generate(), output.CONTENT_TYPES[fmt])
+
+
+@lru_cache(maxsize=256)
+def _describe_url(url: str, version: str, qname: str, fmt: str) -> str:
+    """The DescribeFeatureType URL a GetFeature answer points its schemaLocation at."""
+    describe = {"service": "WFS", "version": version, "request": "DescribeFeatureType",
+                "typeName" if version != "2.0.0" else "typeNames": qname}
+    if fmt != {"2.0.0": "gml32", "1.1.0": "gml311", "1.0.0": "gml2"}[version] and fmt != "geojson":
+        describe["outputFormat"] = {"gml32": "application/gml+xml; version=3.2", "gml311": "text/xml; subtype=gml/3.1.1",
+                                    "gml2": "text/xml; subtype=gml/2.1.2"}[fmt]
+    return url + "?" + urlencode(describe)
 
 
 def _esc(value: str) -> str:

@@ -548,3 +548,31 @@ def test_prepared_statements_on_pooled_connections_agree_with_plain_ones(setting
         body = json.loads(r.data)
         assert body["numberMatched"] == plain["numberMatched"]
         assert [f["id"] for f in body["features"]] == [f["id"] for f in plain["features"]]
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "1.1.0", "1.0.0"])
+def test_a_parcel_of_two_polygons_has_both_with_distinct_ids(client, session, version):
+    """Most parcels are one polygon (written without a per-feature subquery); a parcel of two keeps
+    both, each polygon with its own gml:id in GML 3.2, and the answer stays schema-valid."""
+    from tests.factories import TEST_AREA, make_parcel
+
+    x0, y0 = TEST_AREA[0] + 500, TEST_AREA[1] + 500
+    two = (f"MULTIPOLYGON((({x0} {y0},{x0 + 10} {y0},{x0 + 10} {y0 + 10},{x0} {y0 + 10},{x0} {y0})),"
+           f"(({x0 + 30} {y0},{x0 + 40} {y0},{x0 + 40} {y0 + 10},{x0 + 30} {y0 + 10},{x0 + 30} {y0})))")
+    pid, _ = make_parcel(session, wkt=two, sheet_no=78, parcel_no=1)
+    session.flush()
+    r = client.get("/wfs?" + urlencode({"service": "WFS", "version": version, "request": "GetFeature",
+                                        "typeName" if version != "2.0.0" else "typeNames": "landdb:parcels",
+                                        "featureID" if version != "2.0.0" else "resourceId": f"parcels.{pid}"}))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    root = validate(r.data, client)
+    gml = NS["gml"] if version == "2.0.0" else NS["gml1"]
+    polygons = list(root.iter(f"{{{gml}}}Polygon"))
+    assert len(polygons) == 2
+    if version == "2.0.0":
+        assert [p.get(f"{{{gml}}}id") for p in polygons] == [f"parcels.{pid}.g.1", f"parcels.{pid}.g.2"]
+    doc = json.loads(client.get("/wfs?" + urlencode({
+        "service": "WFS", "version": "2.0.0", "request": "GetFeature", "typeNames": "landdb:parcels",
+        "resourceId": f"parcels.{pid}", "outputFormat": "application/json"})).data)
+    assert doc["features"][0]["geometry"]["type"] == "MultiPolygon"
+    assert len(doc["features"][0]["geometry"]["coordinates"]) == 2
