@@ -5,15 +5,23 @@ it measures, in the same run and at the same concurrency:
 
   app     the endpoint through gunicorn (the production server), driven by wrk;
   raw     the very SQL statements the endpoint runs (captured from the core), sent straight to
-          PostGIS with psycopg2 from N processes — the database's ceiling;
+          PostGIS with psycopg2 from N processes — the database's ceiling; a single statement is
+          prepared once per connection and executed, as the app does;
   const   a constant body of the same size through the same gunicorn (the bench-only route
-          /api/v1/bench/constant, on only with LANDDB_BENCH_ROUTES=1) — the HTTP ceiling.
+          /api/v1/bench/constant, on only with LANDDB_BENCH_ROUTES=1) — the HTTP ceiling;
+  floor   (code lookup only) /api/v1/bench/floor/{code}: the lookup's prepared statement on a
+          pooled connection and its text as the body, nothing else — the least any
+          database-backed answer costs in this app on this machine.
+
+The server is started with the production command line (`landdb serve`'s gunicorn arguments,
+access log off); app, const and floor are each measured --repeat times and the best run kept
+(see harness.best_of).
 
 Usage (the database must hold the parcels already, e.g. from `landdb sample generate`):
 
     apt-get install wrk     # Debian's wrk is the load generator
     DATABASE_URL=postgresql://landdb@127.0.0.1:54329/landdb_bench_rest \\
-        .venv/bin/python bench/bench_rest.py --duration 10 --concurrency 8 --workers 4
+        .venv/bin/python bench/bench_rest.py --duration 10 --concurrency 8
 
 Prints a Markdown table and writes the figures as JSON (--out).
 """
@@ -34,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import body_size, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -117,14 +125,29 @@ def capture_sql(engine, inputs) -> dict[str, list[tuple[str, dict]]]:
 # --- raw PostGIS --------------------------------------------------------------------------------
 
 
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """psycopg2's %(name)s parameters as PREPARE's $n, and the names in $n order."""
+    order: list[str] = []
+
+    def number(m: re.Match) -> str:
+        if m.group(1) not in order:
+            order.append(m.group(1))
+        return f"${order.index(m.group(1)) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, sql).replace("%%", "%"), order
+
+
 def _raw_worker(args):
-    dsn, work, deadline, seed = args
+    dsn, work, deadline, seed, generic = args
     import psycopg2
 
-    options = "-c statement_timeout=15000 -c timezone=UTC"
+    options = "-c statement_timeout=15000 -c timezone=UTC -c jit=off"
+    if generic:
+        options += " -c plan_cache_mode=force_generic_plan"
     single = psycopg2.connect(dsn, options=options)
     single.autocommit = True
     multi = psycopg2.connect(dsn, options=options)
+    prepared: dict[str, tuple[str, list[str]]] = {}
     rnd = random.Random(seed)
     lat: list[float] = []
     while True:
@@ -132,12 +155,22 @@ def _raw_worker(args):
         if t0 >= deadline:
             break
         statements = rnd.choice(work)
-        conn = single if len(statements) == 1 else multi
-        with conn.cursor() as cur:
-            for sql, params in statements:
-                cur.execute(sql, params)
-            cur.fetchall()
-        if conn is multi:
+        if len(statements) == 1:
+            # One statement, as the app runs it: prepared once per connection, then executed.
+            sql, params = statements[0]
+            with single.cursor() as cur:
+                if sql not in prepared:
+                    body, order = _positional(sql)
+                    prepared[sql] = (f"raw{len(prepared)}", order)
+                    cur.execute(f"PREPARE {prepared[sql][0]} AS {body}")
+                name, order = prepared[sql]
+                cur.execute(f"EXECUTE {name}({', '.join(['%s'] * len(order))})", [params[n] for n in order])
+                cur.fetchall()
+        else:
+            with multi.cursor() as cur:
+                for sql, params in statements:
+                    cur.execute(sql, params)
+                cur.fetchall()
             multi.rollback()
         lat.append(time.perf_counter() - t0)
     single.close()
@@ -145,12 +178,12 @@ def _raw_worker(args):
     return lat
 
 
-def run_raw(dsn: str, work, concurrency: int, duration: float) -> dict:
+def run_raw(dsn: str, work, concurrency: int, duration: float, generic: bool = False) -> dict:
     ctx = mp.get_context("fork")
     start = time.perf_counter() + 0.5
     deadline = start + duration
     with ctx.Pool(concurrency) as pool:
-        lats = pool.map(_raw_worker, [(dsn, work, deadline, i) for i in range(concurrency)])
+        lats = pool.map(_raw_worker, [(dsn, work, deadline, i, generic) for i in range(concurrency)])
     all_lat = sorted(x for lat in lats for x in lat)
     elapsed = duration + 0.5  # workers start immediately; count from connect to deadline
     return {"rps": len(all_lat) / elapsed, "p50_ms": 1000 * all_lat[len(all_lat) // 2],
@@ -199,15 +232,6 @@ def run_wrk(base: str, urls: list[str], concurrency: int, duration: float, tmp: 
     return result
 
 
-
-
-# --- the server -------------------------------------------------------------------------------------
-
-
-
-
-
-
 # --- main ---------------------------------------------------------------------------------------------
 
 
@@ -216,8 +240,9 @@ def main() -> None:
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    ap.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (gthread)")
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
+    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each HTTP cell; the best is kept")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--inputs", type=int, default=400, help="distinct parcels/points (bboxes: a tenth)")
     ap.add_argument("--seed", type=int, default=42)
@@ -239,19 +264,33 @@ def main() -> None:
     engine.dispose()
 
     base = f"http://127.0.0.1:{args.port}"
-    server = start_server(url, args.port, args.workers, args.threads, env={"LANDDB_BENCH_ROUTES": "1"})
+    from landdb.cli import default_workers
+
+    workers = args.workers or default_workers()
+    server = start_server(url, args.port, workers, args.threads,
+                          env={"LANDDB_BENCH_ROUTES": "1", "LANDDB_POOL_SIZE": str(args.threads)})
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(), "ops": {}}
+                     "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
+                     "ops": {}}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for op in args.ops.split(","):
                 size = body_size(base, urls[op], 20)
-                app = run_wrk(base, urls[op], args.concurrency, args.duration, Path(tmp))
-                raw = run_raw(dsn, sql[op], args.concurrency, args.duration)
-                const = run_wrk(base, [f"/api/v1/bench/constant?size={size}"], args.concurrency, args.duration,
-                                Path(tmp))
-                results["ops"][op] = {"body_bytes": size, "app": app, "raw": raw, "const": const,
-                                      "app_vs_raw": app["rps"] / raw["rps"], "app_vs_const": app["rps"] / const["rps"]}
+
+                def http(paths: list[str]) -> dict:
+                    return best_of(args.repeat, lambda: run_wrk(base, paths, args.concurrency, args.duration,
+                                                                Path(tmp)))
+
+                app = http(urls[op])
+                # The point lookup runs its generic plan in the app (landdb.parcels.parcel_at): so here.
+                raw = run_raw(dsn, sql[op], args.concurrency, args.duration, generic=op == "point")
+                const = http([f"/api/v1/bench/constant?size={size}"])
+                cell = {"body_bytes": size, "app": app, "raw": raw, "const": const,
+                        "app_vs_raw": app["rps"] / raw["rps"], "app_vs_const": app["rps"] / const["rps"]}
+                if op == "code":
+                    floor = http([f"/api/v1/bench/floor/{c}" for c in inputs["codes"]])
+                    cell.update(floor=floor, floor_vs_const=floor["rps"] / const["rps"])
+                results["ops"][op] = cell
                 print(f"{op}: {json.dumps(results['ops'][op])}", file=sys.stderr)
     finally:
         stop_server(server)
@@ -262,8 +301,9 @@ def main() -> None:
 def table(results: dict) -> str:
     lines = [
         f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell; gunicorn {results['workers']} gthread workers × "
-        f"{results['threads']} threads; {results['cpus']} CPUs shared by server, PostGIS and load generator.",
+        f"{results['duration_s']:g} s per cell, best of {results.get('repeat', 1)} for the HTTP cells; gunicorn "
+        f"{results['workers']} gthread workers × {results['threads']} threads (`landdb serve`'s command line); "
+        f"{results['cpus']} CPUs shared by server, PostGIS and load generator.",
         "",
         "| operation | body | app req/s | p50 / p99 ms | raw PostGIS req/s | p50 / p99 ms | HTTP ceiling req/s "
         "| p50 / p99 ms | app ÷ raw | app ÷ ceiling |",
@@ -276,6 +316,14 @@ def table(results: dict) -> str:
             f"| {w['rps']:.0f} | {w['p50_ms']:.1f} / {w['p99_ms']:.1f} | {c['rps']:.0f} "
             f"| {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['app_vs_raw']:.2f} | {r['app_vs_const']:.2f} |"
         )
+    floors = [(op, r) for op, r in results["ops"].items() if "floor" in r]
+    for op, r in floors:
+        f = r["floor"]
+        lines += ["", f"Framework floor for {op} (`/api/v1/bench/floor/{{code}}`): {f['rps']:.0f} req/s "
+                      f"(p50 / p99 {f['p50_ms']:.1f} / {f['p99_ms']:.1f} ms) = {r['floor_vs_const']:.2f}× the HTTP "
+                      f"ceiling; the real route reaches {r['app']['rps'] / f['rps']:.2f}× the floor."]
+    runs = "; ".join(f"{op} app {r['app']['runs']}, ceiling {r['const']['runs']}" for op, r in results["ops"].items())
+    lines += ["", f"Every run's req/s: {runs}."]
     return "\n".join(lines)
 
 

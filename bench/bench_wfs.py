@@ -5,11 +5,14 @@ In one run, at the same concurrency, for each case —
   json1000  the same bboxes as GeoJSON (outputFormat=application/json)
   one       GetFeature of a bbox holding one parcel, GML 3.2
 — it measures:
-  app     the /wfs request through gunicorn (the production server), driven by wrk;
+  app     the /wfs request through gunicorn (the production server's command line, as
+          `landdb serve` runs it, access log off), driven by wrk;
   raw     the very SQL the request runs (one SELECT that counts numberMatched and renders the
-          features), fetched whole, sent straight to PostGIS with psycopg2 from N processes;
+          features), fetched whole, sent straight to PostGIS with psycopg2 from N processes,
+          prepared once per connection as the app does (bench_rest.run_raw);
   const   a constant body of the same size through the same gunicorn (bench-only route
           /wfs/_bench/constant, on only with LANDDB_WFS_BENCH=1) — the HTTP ceiling.
+app and const are each measured --repeat times and the best run kept (harness.best_of).
 Then the peak RSS of a gunicorn worker while it streams the whole parcel layer as GML 3.2.
 
 Usage (a database of its own holding the parcels, e.g. from `landdb sample generate --parcels 200000`
@@ -24,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -36,7 +37,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import body_size, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, start_server, stop_server  # noqa: E402
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ from landdb import features  # noqa: E402
 from landdb.db import normalize_url  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_rest import run_wrk  # noqa: E402
+from bench_rest import run_raw, run_wrk  # noqa: E402
 
 CASES = ("gml1000", "json1000", "one")
 
@@ -97,40 +98,6 @@ def statements(engine, params: dict) -> list[tuple[str, dict]]:
     return [(str(compiled), compiled.params)]
 
 
-def _raw_worker(args):
-    dsn, work, deadline, seed = args
-    import psycopg2
-
-    conn = psycopg2.connect(dsn, options="-c statement_timeout=15000 -c timezone=UTC")
-    conn.autocommit = True
-    rnd = random.Random(seed)
-    lat = []
-    with conn.cursor() as cur:
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            for sql, params in rnd.choice(work):
-                cur.execute(sql, params)
-                "".join(r[-1] for r in cur.fetchall())
-            lat.append(time.perf_counter() - t0)
-    conn.close()
-    return lat
-
-
-def run_raw(dsn: str, work, concurrency: int, duration: float) -> dict:
-    deadline = time.perf_counter() + duration
-    with mp.get_context("fork").Pool(concurrency) as pool:
-        lats = pool.map(_raw_worker, [(dsn, work, deadline, i) for i in range(concurrency)])
-    lat = sorted(x for chunk in lats for x in chunk)
-    return {"rps": len(lat) / duration, "p50_ms": 1000 * lat[len(lat) // 2],
-            "p99_ms": 1000 * lat[int(len(lat) * 0.99)], "requests": len(lat)}
-
-
-
-
-
-
-
-
 def _rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -150,7 +117,7 @@ def _children(pid: int) -> list[int]:
 
 def full_layer_rss(database_url: str, port: int, n_parcels: int) -> dict:
     """Stream the whole layer as GML 3.2 from a one-worker gunicorn; sample the worker's RSS."""
-    server = start_server(database_url, port, 1, 1, env={"LANDDB_WFS_BENCH": "1"})
+    server = start_server(database_url, port, 1, 1, env={"LANDDB_WFS_BENCH": "1", "LANDDB_POOL_SIZE": "1"})
     try:
         worker = _children(server.pid)[0]
         before = _rss_kb(worker)
@@ -185,8 +152,9 @@ def main() -> None:
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each HTTP cell; the best is kept")
     ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--inputs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=42)
@@ -210,17 +178,26 @@ def main() -> None:
     engine.dispose()
 
     base = f"http://127.0.0.1:{args.port}"
+    from landdb.cli import default_workers
+
+    workers = args.workers or default_workers()
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(), "cases": {}}
-    server = start_server(url, args.port, args.workers, args.threads, env={"LANDDB_WFS_BENCH": "1"})
+                     "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
+                     "cases": {}}
+    server = start_server(url, args.port, workers, args.threads,
+                          env={"LANDDB_WFS_BENCH": "1", "LANDDB_POOL_SIZE": str(args.threads)})
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for case in cases:
                 size = body_size(base, urls[case], 10)
-                app = run_wrk(base, urls[case], args.concurrency, args.duration, Path(tmp))
+
+                def http(paths: list[str]) -> dict:
+                    return best_of(args.repeat, lambda: run_wrk(base, paths, args.concurrency, args.duration,
+                                                                Path(tmp)))
+
+                app = http(urls[case])
                 raw = run_raw(dsn, sql[case], args.concurrency, args.duration)
-                const = run_wrk(base, [f"/wfs/_bench/constant?size={size}"], args.concurrency, args.duration,
-                                Path(tmp))
+                const = http([f"/wfs/_bench/constant?size={size}"])
                 results["cases"][case] = {"body_bytes": size, "app": app, "raw": raw, "const": const,
                                           "app_vs_raw": app["rps"] / raw["rps"],
                                           "app_vs_const": app["rps"] / const["rps"]}
@@ -237,8 +214,9 @@ def main() -> None:
 def table(results: dict) -> str:
     lines = [
         f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell; gunicorn {results['workers']} gthread workers × "
-        f"{results['threads']} threads; {results['cpus']} CPUs shared by server, PostGIS and load generator.",
+        f"{results['duration_s']:g} s per cell, best of {results.get('repeat', 1)} for the HTTP cells; gunicorn "
+        f"{results['workers']} gthread workers × {results['threads']} threads (`landdb serve`'s command line); "
+        f"{results['cpus']} CPUs shared by server, PostGIS and load generator.",
         "",
         "| case | body | app req/s | p50 / p99 ms | raw PostGIS req/s | p50 / p99 ms | HTTP ceiling req/s "
         "| p50 / p99 ms | app ÷ raw | app ÷ ceiling |",
@@ -251,6 +229,9 @@ def table(results: dict) -> str:
             f"| {w['rps']:.0f} | {w['p50_ms']:.1f} / {w['p99_ms']:.1f} | {c['rps']:.0f} "
             f"| {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['app_vs_raw']:.2f} | {r['app_vs_const']:.2f} |"
         )
+    runs = "; ".join(f"{case} app {r['app'].get('runs')}, ceiling {r['const'].get('runs')}"
+                     for case, r in results["cases"].items())
+    lines += ["", f"Every run's req/s: {runs}."]
     if "full_layer_gml" in results:
         f = results["full_layer_gml"]
         lines += ["", f"Full-layer GML 3.2 download ({results['parcels']:,} parcels, {f['bytes'] / 1e6:.0f} MB in "

@@ -74,6 +74,22 @@ def db_current(settings: Settings) -> None:
 # --- serve ------------------------------------------------------------------------------------
 
 
+def default_workers() -> int:
+    """gunicorn workers by default: 2 × cores + 1."""
+    import os
+
+    return 2 * (os.cpu_count() or 1) + 1
+
+
+def gunicorn_args(host: str, port: int, workers: int, threads: int = 4, *, access_log: bool = True) -> list[str]:
+    """The production server's command line (`landdb serve`; the benchmarks run the same)."""
+    args = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--worker-class", "gthread", "--threads", str(threads)]
+    if access_log:
+        args += ["--access-logfile", "-"]
+    return args + ["api.wsgi:app"]
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -88,17 +104,9 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, dev: bo
     if dev:
         os.execvp(sys.executable, [sys.executable, "-m", "flask", "--app", "api.wsgi:app", "run",
                                    "--debug", "--host", host, "--port", str(port)])
-    n = workers or (2 * (os.cpu_count() or 1) + 1)
+    n = workers or default_workers()
     click.echo(f"landdb serving on http://{host}:{port} with {n} workers", err=True)
-    args = [
-        "gunicorn",
-        "--bind", f"{host}:{port}",
-        "--workers", str(n),
-        "--worker-class", "gthread",
-        "--threads", "4",
-        "--access-logfile", "-",
-        "api.wsgi:app",
-    ]
+    args = gunicorn_args(host, port, n)
     os.execvp(sys.executable, [sys.executable, "-m", *args])
 
 

@@ -100,3 +100,15 @@ def test_small_answers_come_whole_with_their_length(pooled, sample):
     # a page of more than the buffered size still streams
     resp = pooled.get(f"/api/v1/parcels?limit=500&bbox={lon - 0.05},{lat - 0.05},{lon + 0.05},{lat + 0.05}")
     assert resp.status_code == 200 and "Content-Length" not in resp.headers
+
+
+def test_bench_floor_answers_what_the_lookup_answers(settings, pooled, sample):
+    """The benchmark's framework floor is the same statement and body as the real lookup."""
+    assert pooled.get(f"/api/v1/bench/floor/{sample[0][0]}").status_code == 404  # off by default
+    bench = create_app(settings.with_(rate_limit="", rate_limit_public="", extra={"bench_routes": "1"}),
+                       testing=True).test_client()
+    for code, _lon, _lat in sample[:3]:
+        floor = bench.get(f"/api/v1/bench/floor/{code}")
+        assert floor.status_code == 200
+        assert floor.data == pooled.get(f"/api/v1/parcels/{code}").data
+    assert bench.get("/api/v1/bench/floor/99999-1-1").status_code == 404
