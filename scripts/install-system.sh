@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
-#   scripts/install-system.sh [postgis] [gdal] [qgis]
+#   scripts/install-system.sh [postgis] [gdal] [qgis] [mapserver]
 set -euo pipefail
 
 want=()
@@ -16,6 +16,10 @@ for what in "${@:-postgis}"; do
     qgis)
       # QGIS's own WFS provider, driven headless by tests/wfs/test_qgis.py.
       /usr/bin/python3 -c "import qgis.core" >/dev/null 2>&1 || want+=(python3-qgis qgis-providers) ;;
+    mapserver)
+      # MapServer 8 as a FastCGI WFS behind lighttpd, for bench/bench_mapserver.py (not part of landdb).
+      { [ -x /usr/lib/cgi-bin/mapserv ] && command -v spawn-fcgi >/dev/null 2>&1 \
+          && command -v lighttpd >/dev/null 2>&1; } || want+=(cgi-mapserver mapserver-bin spawn-fcgi lighttpd) ;;
     *) echo "install-system.sh: unknown component $what" >&2; exit 2 ;;
   esac
 done
