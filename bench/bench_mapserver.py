@@ -291,8 +291,8 @@ def main() -> None:
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=5, help="gunicorn workers (default 5 = 2 × 2 cores + 1)")
-    ap.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (gthread)")
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
+    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     ap.add_argument("--mapserv-procs", type=int, default=None, help="mapserv FastCGI processes (default: --workers)")
     ap.add_argument("--port", type=int, default=8767, help="landdb's gunicorn")
     ap.add_argument("--mapserver-port", type=int, default=8768, help="lighttpd in front of mapserv")
@@ -316,6 +316,9 @@ def main() -> None:
         raise SystemExit(f"{MAPSERV} was built without FastCGI support")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
+    from landdb.cli import default_workers
+
+    args.workers = args.workers or default_workers()
     procs = args.mapserv_procs or args.workers
     url = normalize_url(args.database_url)
     engine = create_engine(url)
