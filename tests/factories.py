@@ -98,3 +98,13 @@ def make_right(session: Session, parcel_id: int, party_id: int, share: float | N
 
 def today() -> dt.date:
     return dt.date.today()
+
+
+def sample_parcels(engine, n: int) -> list:
+    """The first `n` current parcels of the committed sample: (code, lon, lat) with a point inside
+    each (EPSG:4326)."""
+    with Session(engine) as session:
+        return session.execute(text(
+            "SELECT p.parcel_code, ST_X(c), ST_Y(c) FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id"
+            " AND v.valid_to IS NULL, LATERAL (SELECT ST_Transform(ST_PointOnSurface(v.geom), 4326) c) x"
+            " WHERE p.retired_on IS NULL ORDER BY p.id LIMIT :n"), {"n": n}).all()

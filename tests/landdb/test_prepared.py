@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from landdb import parcels, prepared
 from landdb.db import make_sessionmaker
+from tests.factories import sample_parcels
 from landdb.errors import NotFound
 
 
@@ -32,11 +33,7 @@ def autocommit(engine, autocommit_engine):
 @pytest.fixture(scope="module")
 def sample_parcel(engine):
     """A current parcel of the committed sample: its code and a point inside it (lon, lat)."""
-    with Session(engine) as session:
-        return session.execute(text(
-            "SELECT p.parcel_code, ST_X(c), ST_Y(c) FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id"
-            " AND v.valid_to IS NULL, LATERAL (SELECT ST_Transform(ST_PointOnSurface(v.geom), 4326) c) x"
-            " WHERE p.retired_on IS NULL ORDER BY p.id LIMIT 1")).one()
+    return sample_parcels(engine, 1)[0]
 
 
 LOOKUPS = {

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from api import create_app
 from landdb import auth
 
+from tests.factories import sample_parcels
+
 from .conftest import bearer
 
 
@@ -25,11 +27,7 @@ def pooled(settings):
 @pytest.fixture(scope="module")
 def sample(engine):
     """Ten current parcels of the committed sample: code, and a point inside each (lon, lat)."""
-    with Session(engine) as session:
-        return session.execute(text(
-            "SELECT p.parcel_code, ST_X(c), ST_Y(c) FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id"
-            " AND v.valid_to IS NULL, LATERAL (SELECT ST_Transform(ST_PointOnSurface(v.geom), 4326) c) x"
-            " WHERE p.retired_on IS NULL ORDER BY p.id LIMIT 10")).all()
+    return sample_parcels(engine, 10)
 
 
 def _without_timestamp(body: bytes) -> dict:
