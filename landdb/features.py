@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import prepared
+from . import prepared, sqltext
 from .crs import STORAGE_SRID
 
 #: XML namespace of our application schema, and the prefix used everywhere.
@@ -183,11 +183,10 @@ def member_sql(q: FeatureQuery, fmt: str) -> str:
     g = _geom_expr(q)
     prec = _precision(q.srid)
     if fmt == "geojson":
-        pairs = ", ".join(f"'{p.name}', {p.sql}" for p in props)
         geom = f"coalesce(ST_AsGeoJSON({g}, {prec}), 'null')" if with_geom else "'null'"
         return (
             f"""'{{"type":"Feature","id":"' || {fid} || '","geometry":' || {geom} || """
-            f"""',"properties":' || json_build_object({pairs})::text || '}}'"""
+            f"""',"properties":' || {sqltext.json_object((p.name, p.sql) for p in props)} || '}}'"""
         )
     attrs = (
         "coalesce(xmlforest(" + ", ".join(f'{p.sql} AS "{PREFIX}:{p.name}"' for p in props) + ")::text, '')"

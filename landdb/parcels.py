@@ -1,7 +1,7 @@
 """Parcel queries — thửa đất: lookup, search, spatial, history, rights, parties, wards, statistics.
 
 Each query is one parameterised SQL statement that filters with an index and builds its JSON in
-PostGIS (ST_AsGeoJSON, json_build_object, json_agg). Collections come back as a
+PostGIS (ST_AsGeoJSON, row_to_json, json_build_object, json_agg). Collections come back as a
 `FeatureStream`: the count is read first (so a failing statement fails before any byte is
 sent), then the features arrive as ready-made GeoJSON text in batches from a server-side
 cursor. Python never loops over features to serialise them; it only joins the texts.
@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import crs as crs_
-from . import prepared, timetravel
+from . import prepared, sqltext, timetravel
 from .errors import InvalidInput, NotFound
 
 PARCEL_CODE = re.compile(r"^(\d{5})-(\d{1,6})-(\d{1,7})$")
@@ -44,27 +44,30 @@ def digits(srid: int) -> int:
     return 7 if srid == 4326 else 3
 
 
-_PROPS = """
-  'parcel_code', p.parcel_code, 'ward_code', p.ward_code, 'ward_name', w.name,
-  'sheet_no', p.sheet_no, 'parcel_no', p.parcel_no, 'national_id', p.national_id,
-  'land_use', v.land_use, 'land_use_name', lu.name_vi, 'legal_area_m2', v.legal_area_m2,
-  'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
-  'status', {status},
-  'valid_from', v.valid_from, 'valid_to', v.valid_to, 'version', v.version"""
+#: A parcel feature's properties, (name, SQL) in output order; "{status}" is filled per query.
+_PROPS = (
+    ("parcel_code", "p.parcel_code"), ("ward_code", "p.ward_code"), ("ward_name", "w.name"),
+    ("sheet_no", "p.sheet_no"), ("parcel_no", "p.parcel_no"), ("national_id", "p.national_id"),
+    ("land_use", "v.land_use"), ("land_use_name", "lu.name_vi"), ("legal_area_m2", "v.legal_area_m2"),
+    ("area_m2", "round(ST_Area(v.geom)::numeric, 1)"), ("address", "v.address"),
+    ("status", "{status}"),
+    ("valid_from", "v.valid_from"), ("valid_to", "v.valid_to"), ("version", "v.version"),
+)
 
 #: The joins every feature needs beside `parcels p` and `parcel_versions v`.
 _JOINS = "JOIN admin_units w ON w.id = p.ward_id JOIN land_use_codes lu ON lu.code = v.land_use"
 
 
-def _feature(extra: str = "", *, at: bool = False) -> str:
+def _feature(extra: tuple[tuple[str, str], ...] = (), *, at: bool = False) -> str:
     """SQL for one parcel as GeoJSON Feature text; the geometry text is spliced, never re-parsed.
 
     With `at`, the status is the parcel's as of the date bound to `:at`, not today's."""
-    props = _PROPS.replace("{status}", timetravel.parcel_status("p", "at" if at else None))
+    status = timetravel.parcel_status("p", "at" if at else None)
+    props = [(name, status if sql == "{status}" else sql) for name, sql in _PROPS] + list(extra)
     return (
         """'{"type":"Feature","id":' || to_json(p.parcel_code)::text"""
         """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, CAST(:srid AS integer)), CAST(:digits AS integer), 0)"""
-        """ || ',"properties":' || json_build_object(""" + props + extra + """)::text || '}'"""
+        f""" || ',"properties":' || {sqltext.json_object(props)} || '}}'"""
     )
 
 
@@ -83,7 +86,8 @@ class FeatureStream:
 STREAM_ABOVE = 200
 
 
-def _stream(session: Session, hits: str, order: str, params: dict, *, extra_props: str = "",
+def _stream(session: Session, hits: str, order: str, params: dict, *,
+            extra_props: tuple[tuple[str, str], ...] = (),
             batch: int = 500, prepare: bool = False) -> FeatureStream:
     """Run `hits` (SELECT pid, vid, <sort columns> …) as one statement: count, page, features.
 
@@ -340,7 +344,7 @@ def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 10
                  source=f"(SELECT {_POINT} AS pt) q, ")
     params = {"lon": lon, "lat": lat, "radius": radius, **at_params, **_out(srid), **_paging(limit, 0)}
     return _stream(session, hits, "distance, parcel_code", params,
-                   extra_props=", 'distance_m', page.distance", prepare=True)
+                   extra_props=(("distance_m", "page.distance"),), prepare=True)
 
 
 def parse_geometry(geometry: object, srid: int = 4326):
