@@ -122,6 +122,8 @@ def proj_data_dir() -> Path:
 class MapServer:
     """lighttpd on 127.0.0.1:`port` in front of `procs` mapserv FastCGI processes, all in `tmp`."""
 
+    name, program, log_name = "MapServer", MAPSERV, "mapserver.log"
+
     def __init__(self, database_url: str, port: int, procs: int, tmp: Path, stock_epsg: bool = False):
         self.port, self.procs, self.tmp, self.stock_epsg = port, procs, tmp, stock_epsg
         self.children: list[int] = []
@@ -162,11 +164,15 @@ class MapServer:
             tpl = Template((TEMPLATES / f"{name}.in").read_text())
             (self.tmp / name).write_text(tpl.substitute(subst))
 
+    def environment(self) -> dict[str, str]:
+        """The FastCGI processes' environment."""
+        return {**os.environ, "MAPSERVER_CONFIG_FILE": str(self.tmp / "mapserver.conf")}
+
     def start(self) -> None:
         self.configure()
-        env = {**os.environ, "MAPSERVER_CONFIG_FILE": str(self.tmp / "mapserver.conf")}
         out = subprocess.run(["spawn-fcgi", "-s", str(self.tmp / "mapserv.sock"), "-F", str(self.procs),
-                              "-d", str(self.tmp), "--", MAPSERV], env=env, capture_output=True, text=True)
+                              "-d", str(self.tmp), "--", self.program], env=self.environment(),
+                             capture_output=True, text=True)
         self.children = [int(p) for p in re.findall(r"PID:\s*(\d+)", out.stdout + out.stderr)]
         if out.returncode != 0 or len(self.children) != self.procs:
             self.stop()
@@ -182,7 +188,7 @@ class MapServer:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise SystemExit(f"MapServer did not answer GetCapabilities; see {self.tmp}/mapserver.log")
+        raise SystemExit(f"{self.name} did not answer GetCapabilities; see {self.tmp}/{self.log_name}")
 
     def stop(self) -> None:
         if self.httpd is not None:
@@ -208,7 +214,7 @@ class MapServer:
         self.children = []
 
     def errors(self) -> str:
-        log = self.tmp / "mapserver.log"
+        log = self.tmp / self.log_name
         return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
-#   scripts/install-system.sh [postgis] [gdal] [qgis] [mapserver]
+#   scripts/install-system.sh [postgis] [gdal] [qgis] [mapserver] [qgis-server]
 set -euo pipefail
 
 want=()
@@ -20,6 +20,11 @@ for what in "${@:-postgis}"; do
       # MapServer 8 as a FastCGI WFS behind lighttpd, for bench/bench_mapserver.py (not part of landdb).
       { [ -x /usr/lib/cgi-bin/mapserv ] && command -v spawn-fcgi >/dev/null 2>&1 \
           && command -v lighttpd >/dev/null 2>&1; } || want+=(cgi-mapserver mapserver-bin spawn-fcgi lighttpd) ;;
+    qgis-server)
+      # QGIS Server 3 as a FastCGI WFS behind lighttpd, for bench/bench_qgis_server.py (not part of landdb).
+      { [ -x /usr/lib/cgi-bin/qgis_mapserv.fcgi ] && [ -e /usr/lib/qgis/server/libwfs.so ] \
+          && command -v spawn-fcgi >/dev/null 2>&1 && command -v lighttpd >/dev/null 2>&1; } \
+          || want+=(qgis-server qgis-server-wfs spawn-fcgi lighttpd) ;;
     *) echo "install-system.sh: unknown component $what" >&2; exit 2 ;;
   esac
 done
