@@ -57,7 +57,7 @@ from string import Template
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import body_size, start_server, stop_server  # noqa: E402
+from harness import body_size, server_args, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -294,13 +294,8 @@ def check_coordinates(ms_base: str, app_base: str, boxes, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
-    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    server_args(ap, port=8767)
     ap.add_argument("--mapserv-procs", type=int, default=None, help="mapserv FastCGI processes (default: --workers)")
-    ap.add_argument("--port", type=int, default=8767, help="landdb's gunicorn")
     ap.add_argument("--mapserver-port", type=int, default=8768, help="lighttpd in front of mapserv")
     ap.add_argument("--inputs", type=int, default=200, help="as bench_wfs.py: one-parcel boxes (1 000-parcel: a tenth)")
     ap.add_argument("--rest-inputs", type=int, default=400, help="as bench_rest.py: its bbox1000 boxes are a tenth")
@@ -356,23 +351,8 @@ def main() -> None:
             print(f"checked: feature counts (MapServer) {results['feature_counts']}, MapServer short of the "
                   f"{CAP} cap by at most {results['mapserver_short_of_cap']}; EPSG:4326 vertices apart by at most "
                   f"{results['max_vertex_distance_4326_m']} m", file=sys.stderr)
-            wrk_dir = Path(tmp) / "wrk"
-            wrk_dir.mkdir()
-            warm = next(iter(reqs.values()))
-            run_wrk(ms_base, warm["mapserver"], args.concurrency, 1, wrk_dir)
-            run_wrk(app_base, warm["landdb"], args.concurrency, 1, wrk_dir)
-            for case, r in reqs.items():
-                row = {"mapserver_body_bytes": body_size(ms_base, r["mapserver"], 10),
-                       "landdb_body_bytes": body_size(app_base, r["landdb"], 10),
-                       "landdb_request": r["landdb"][0], "mapserver_request": r["mapserver"][0]}
-                row["mapserver"] = run_wrk(ms_base, r["mapserver"], args.concurrency, args.duration, wrk_dir)
-                row["landdb"] = run_wrk(app_base, r["landdb"], args.concurrency, args.duration, wrk_dir)
-                row["landdb_vs_mapserver"] = row["landdb"]["rps"] / row["mapserver"]["rps"]
-                for side in ("mapserver", "landdb"):
-                    if row[side].get("non_2xx") or row[side].get("socket_errors"):
-                        print(f"WARNING {case} {side}: {row[side]}", file=sys.stderr)
-                results["cases"][case] = row
-                print(f"{case}: {json.dumps(row)}", file=sys.stderr)
+            results["cases"] = measure_cases("mapserver", ms_base, app_base, reqs, args.concurrency, args.duration,
+                                             Path(tmp))
         except BaseException:
             if ms.errors():
                 print(f"MapServer's log (tail):\n{ms.errors()}", file=sys.stderr)
@@ -386,23 +366,54 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
+    head = (f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
+            f"{results['duration_s']:g} s per cell. {results['mapserver']}: {results['mapserv_procs']} FastCGI "
+            f"processes behind lighttpd, EPSG:5899 {results.get('epsg_5899', '')}. "
+            f"landdb: gunicorn {results['workers']} gthread workers × "
+            f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
+    return side_by_side_table(results, "mapserver", "MapServer", head)
+
+
+def measure_cases(name: str, other_base: str, app_base: str, reqs: dict, concurrency: int, duration: float,
+                  tmp: Path) -> dict[str, dict]:
+    """Each case driven by wrk on the other server (`name`: its key in `reqs` and in the rows), then
+    on landdb, one after the other, after a second's warm-up of both."""
+    wrk_dir = tmp / "wrk"
+    wrk_dir.mkdir()
+    warm = next(iter(reqs.values()))
+    run_wrk(other_base, warm[name], concurrency, 1, wrk_dir)
+    run_wrk(app_base, warm["landdb"], concurrency, 1, wrk_dir)
+    rows: dict[str, dict] = {}
+    for case, r in reqs.items():
+        row = {f"{name}_body_bytes": body_size(other_base, r[name], 10),
+               "landdb_body_bytes": body_size(app_base, r["landdb"], 10),
+               "landdb_request": r["landdb"][0], f"{name}_request": r[name][0]}
+        row[name] = run_wrk(other_base, r[name], concurrency, duration, wrk_dir)
+        row["landdb"] = run_wrk(app_base, r["landdb"], concurrency, duration, wrk_dir)
+        row[f"landdb_vs_{name}"] = row["landdb"]["rps"] / row[name]["rps"]
+        for side in (name, "landdb"):
+            if row[side].get("non_2xx") or row[side].get("socket_errors"):
+                print(f"WARNING {case} {side}: {row[side]}", file=sys.stderr)
+        rows[case] = row
+        print(f"{case}: {json.dumps(row)}", file=sys.stderr)
+    return rows
+
+
+def side_by_side_table(results: dict, name: str, label: str, head: str) -> str:
+    """The Markdown table of `measure_cases`' rows, under `head`."""
     lines = [
-        f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell. {results['mapserver']}: {results['mapserv_procs']} FastCGI "
-        f"processes behind lighttpd, EPSG:5899 {results.get('epsg_5899', '')}. "
-        f"landdb: gunicorn {results['workers']} gthread workers × "
-        f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.",
+        head,
         "",
-        "| case | body MapServer | body landdb | MapServer req/s | p50 / p99 ms | landdb req/s | p50 / p99 ms "
-        "| landdb ÷ MapServer |",
+        f"| case | body {label} | body landdb | {label} req/s | p50 / p99 ms | landdb req/s | p50 / p99 ms "
+        f"| landdb ÷ {label} |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for case, r in results["cases"].items():
-        m, a = r["mapserver"], r["landdb"]
+        m, a = r[name], r["landdb"]
         lines.append(
-            f"| {case} | {r['mapserver_body_bytes'] / 1000:.1f} kB | {r['landdb_body_bytes'] / 1000:.1f} kB "
+            f"| {case} | {r[f'{name}_body_bytes'] / 1000:.1f} kB | {r['landdb_body_bytes'] / 1000:.1f} kB "
             f"| {m['rps']:.0f} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | {a['rps']:.0f} "
-            f"| {a['p50_ms']:.1f} / {a['p99_ms']:.1f} | {r['landdb_vs_mapserver']:.2f} |"
+            f"| {a['p50_ms']:.1f} / {a['p99_ms']:.1f} | {r[f'landdb_vs_{name}']:.2f} |"
         )
     return "\n".join(lines)
 

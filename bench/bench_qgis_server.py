@@ -64,7 +64,7 @@ from string import Template
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import body_size, start_server, stop_server  # noqa: E402
+from harness import server_args, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,8 +75,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bench_mapserver import (CAP, CAP_SHORTFALL, CAPPED, CASES, URN_4326, MapServer, _metres,  # noqa: E402
                              _ring, fetch)
 from bench_mapserver import TEMPLATES as MAPSERVER_TEMPLATES  # noqa: E402
+from bench_mapserver import measure_cases, side_by_side_table  # noqa: E402
 from bench_mapserver import requests as landdb_requests  # noqa: E402
-from bench_rest import pick_inputs, run_wrk  # noqa: E402
+from bench_rest import pick_inputs  # noqa: E402
 from bench_wfs import pick_boxes  # noqa: E402
 from landdb.db import normalize_url  # noqa: E402
 
@@ -243,13 +244,8 @@ def check_coordinates(q_base: str, app_base: str, boxes, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
-    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    server_args(ap, port=8770)
     ap.add_argument("--qgis-procs", type=int, default=None, help="QGIS Server FastCGI processes (default: --workers)")
-    ap.add_argument("--port", type=int, default=8770, help="landdb's gunicorn")
     ap.add_argument("--qgis-port", type=int, default=8771, help="lighttpd in front of QGIS Server")
     ap.add_argument("--inputs", type=int, default=200, help="as bench_wfs.py: one-parcel boxes (1 000-parcel: a tenth)")
     ap.add_argument("--rest-inputs", type=int, default=400, help="as bench_rest.py: its bbox1000 boxes are a tenth")
@@ -299,23 +295,8 @@ def main() -> None:
             print(f"checked: feature counts (QGIS Server) {results['feature_counts']}, QGIS short of the {CAP} cap "
                   f"by at most {results['qgis_short_of_cap']}; EPSG:4326 vertices apart by at most "
                   f"{results['max_vertex_distance_4326_m']} m", file=sys.stderr)
-            wrk_dir = Path(tmp) / "wrk"
-            wrk_dir.mkdir()
-            warm = next(iter(reqs.values()))
-            run_wrk(q_base, warm["qgis"], args.concurrency, 1, wrk_dir)
-            run_wrk(app_base, warm["landdb"], args.concurrency, 1, wrk_dir)
-            for case, r in reqs.items():
-                row = {"qgis_body_bytes": body_size(q_base, r["qgis"], 10),
-                       "landdb_body_bytes": body_size(app_base, r["landdb"], 10),
-                       "landdb_request": r["landdb"][0], "qgis_request": r["qgis"][0]}
-                row["qgis"] = run_wrk(q_base, r["qgis"], args.concurrency, args.duration, wrk_dir)
-                row["landdb"] = run_wrk(app_base, r["landdb"], args.concurrency, args.duration, wrk_dir)
-                row["landdb_vs_qgis"] = row["landdb"]["rps"] / row["qgis"]["rps"]
-                for side in ("qgis", "landdb"):
-                    if row[side].get("non_2xx") or row[side].get("socket_errors"):
-                        print(f"WARNING {case} {side}: {row[side]}", file=sys.stderr)
-                results["cases"][case] = row
-                print(f"{case}: {json.dumps(row)}", file=sys.stderr)
+            results["cases"] = measure_cases("qgis", q_base, app_base, reqs, args.concurrency, args.duration,
+                                             Path(tmp))
         except BaseException:
             if qs.errors():
                 print(f"QGIS Server's log (tail):\n{qs.errors()}", file=sys.stderr)
@@ -329,25 +310,12 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = [
-        f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell. {results['qgis_server']}: {results['qgis_procs']} FastCGI "
-        f"processes behind lighttpd, EPSG:5899 → 4326 pinned to the database's datum shift. "
-        f"landdb: gunicorn {results['workers']} gthread workers × "
-        f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.",
-        "",
-        "| case | body QGIS | body landdb | QGIS req/s | p50 / p99 ms | landdb req/s | p50 / p99 ms "
-        "| landdb ÷ QGIS |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for case, r in results["cases"].items():
-        q, a = r["qgis"], r["landdb"]
-        lines.append(
-            f"| {case} | {r['qgis_body_bytes'] / 1000:.1f} kB | {r['landdb_body_bytes'] / 1000:.1f} kB "
-            f"| {q['rps']:.0f} | {q['p50_ms']:.1f} / {q['p99_ms']:.1f} | {a['rps']:.0f} "
-            f"| {a['p50_ms']:.1f} / {a['p99_ms']:.1f} | {r['landdb_vs_qgis']:.2f} |"
-        )
-    lines += ["", "Requests (first input of each case):", ""]
+    head = (f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
+            f"{results['duration_s']:g} s per cell. {results['qgis_server']}: {results['qgis_procs']} FastCGI "
+            f"processes behind lighttpd, EPSG:5899 → 4326 pinned to the database's datum shift. "
+            f"landdb: gunicorn {results['workers']} gthread workers × "
+            f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
+    lines = [side_by_side_table(results, "qgis", "QGIS", head), "", "Requests (first input of each case):", ""]
     for case, r in results["cases"].items():
         lines.append(f"- {case}: QGIS Server `{r['qgis_request']}`; landdb `{r['landdb_request']}`")
     return "\n".join(lines)

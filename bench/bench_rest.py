@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, body_size, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, server_args, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -237,13 +237,8 @@ def run_wrk(base: str, urls: list[str], concurrency: int, duration: float, tmp: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
-    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    server_args(ap, port=8765)
     ap.add_argument("--repeat", type=int, default=2, help="runs of each HTTP cell; the best is kept")
-    ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--inputs", type=int, default=400, help="distinct parcels/points (bboxes: a tenth)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--ops", default=",".join(OPS))

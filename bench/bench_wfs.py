@@ -37,7 +37,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, body_size, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, server_args, start_server, stop_server  # noqa: E402
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,13 +149,8 @@ def full_layer_rss(database_url: str, port: int, n_parcels: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    ap.add_argument("--duration", type=float, default=10.0)
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
-    ap.add_argument("--threads", type=int, default=4)
+    server_args(ap, port=8766)
     ap.add_argument("--repeat", type=int, default=2, help="runs of each HTTP cell; the best is kept")
-    ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--inputs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--cases", default=",".join(CASES))

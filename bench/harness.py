@@ -74,3 +74,13 @@ def best_of(runs: int, measure) -> dict:
     results = [measure() for _ in range(max(1, runs))]
     best = max(results, key=lambda r: r["rps"])
     return {**best, "runs": [round(r["rps"], 1) for r in results]}
+
+
+def server_args(ap, *, port: int) -> None:
+    """The options every HTTP benchmark takes: the database, the load, landdb's server."""
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
+    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    ap.add_argument("--port", type=int, default=port, help="landdb's gunicorn")
