@@ -62,10 +62,10 @@ def output_srid(value: str | None) -> int:
     return crs.parse_crs(value, field="crs")
 
 
-def read_session(*, streaming: bool = False) -> Session:
-    """The request's session, for views that only read. A single-statement read runs on a
-    pooled autocommit connection the session lends (landdb.prepared.autocommit_connection); a
-    server-side cursor (`streaming`) runs in the session's own transaction."""
+def read_session() -> Session:
+    """The request's session, for views that only read. The core runs a single-statement read on
+    a pooled autocommit connection the session lends (landdb.prepared.autocommit_connection) and a
+    streamed page's server-side cursor in the session's own transaction."""
     return get_session()
 
 

@@ -46,8 +46,7 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, at=None, **filters
     elif bbox_crs is not None:
         raise InvalidInput("bbox-crs: only meaningful with bbox", field="bbox-crs")
     f = core.SearchFilters(bbox=box, bbox_srid=box_srid, **filters)
-    stream = core.search_parcels(read_session(streaming=limit > core.STREAM_ABOVE), f, limit=limit, offset=offset, srid=srid,
-                                 at=at)
+    stream = core.search_parcels(read_session(), f, limit=limit, offset=offset, srid=srid, at=at)
     return feature_collection(stream, srid=srid, limit=limit, offset=offset, session=detach_session())
 
 
@@ -70,8 +69,7 @@ def at(lon, lat, crs=None, at=None):
 def near(lon, lat, radius, limit, crs=None, at=None):
     """Current parcels within `radius` metres of a point, nearest first."""
     srid = output_srid(crs)
-    stream = core.parcels_near(read_session(streaming=limit > core.STREAM_ABOVE), lon, lat, radius=radius, limit=limit, srid=srid,
-                               at=at)
+    stream = core.parcels_near(read_session(), lon, lat, radius=radius, limit=limit, srid=srid, at=at)
     return feature_collection(stream, srid=srid, limit=limit, paged=False, session=detach_session())
 
 
@@ -94,7 +92,7 @@ def query(body, crs=None, at=None):
     geometry_srid = crs_.parse_crs(body.get("crs"), field="crs")
     geometry = core.parse_geometry(body["geometry"], geometry_srid)
     limit, offset = body["limit"], body["offset"]
-    stream = core.query_parcels(read_session(streaming=limit > core.STREAM_ABOVE), geometry, body["predicate"], geometry_srid=geometry_srid,
+    stream = core.query_parcels(read_session(), geometry, body["predicate"], geometry_srid=geometry_srid,
                                 limit=limit, offset=offset, srid=srid, at=at)
     return feature_collection(stream, srid=srid, limit=limit, offset=offset,
                               next_body={**request.get_json(silent=True)}, session=detach_session())
