@@ -20,7 +20,8 @@ db:
 run: venv db
 	$(BIN)/landdb db upgrade
 	$(BIN)/landdb sample load --if-empty
-	$(BIN)/landdb serve --port $(PORT)
+	scripts/app-role.sh
+	DATABASE_URL="$$(cat .landdb/app_database_url)" $(BIN)/landdb serve --port $(PORT)
 
 test: venv
 	scripts/install-system.sh postgis gdal qgis

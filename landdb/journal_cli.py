@@ -41,7 +41,8 @@ def journal_head(settings: Settings) -> None:
 
 @click.command("grant-app-role")
 @click.argument("role")
-@click.option("--password", default=None, help="set the role's login password too")
+@click.option("--password", default=None, envvar="LANDDB_APP_PASSWORD",
+              help="set the role's login password too (or LANDDB_APP_PASSWORD, kept off the command line)")
 @click.option("--no-create", is_flag=True, help="fail instead of creating a missing role")
 @click.pass_obj
 def grant_app_role(settings: Settings, role: str, password: str | None, no_create: bool) -> None:
