@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,20 @@ def _compile(sql: str) -> tuple[str, tuple[str, ...], str, str]:
     return hit
 
 
+def _prepare(cur, name: str, positional: str) -> bool:
+    """PREPARE `name`: True, or _UNPREPARABLE when PostgreSQL cannot (a parameter's type cannot
+    be inferred). A statement of that name already there is ours: names derive from the SQL."""
+    try:
+        cur.execute(f"PREPARE {name} AS {positional}")
+    except psycopg2.errors.DuplicatePreparedStatement:
+        pass
+    except psycopg2.OperationalError:
+        raise
+    except psycopg2.Error:
+        return _UNPREPARABLE
+    return True
+
+
 def execute(conn: Any, sql: str, params: dict, *, generic: bool = False) -> list:
     """Run `sql` (with `:name` binds) as a server-side prepared statement of this pooled
     autocommit DBAPI connection (see `autocommit_connection`); the rows as tuples.
@@ -77,33 +92,29 @@ def execute(conn: Any, sql: str, params: dict, *, generic: bool = False) -> list
     """
     name, order, positional, pyformat = _compile(sql)
     cache: dict = conn.info.setdefault("landdb_prepared", {})
-    state = cache.get(name)
     cur = conn.cursor()
     statement, values = "", None
     try:
-        if state is _UNPREPARABLE:
-            statement, values = pyformat, params
-            cur.execute(statement, values)
-            return cur.fetchall()
-        if state is None:
+        if cache.get(name) is None:
             if len(cache) >= PREPARED_MAX:
                 cur.execute("DEALLOCATE ALL")
                 cache.clear()
-            try:
-                cur.execute(f"PREPARE {name} AS {positional}")
-            except psycopg2.OperationalError:
-                raise
-            except psycopg2.Error:
-                cache[name] = _UNPREPARABLE
-                statement, values = pyformat, params
-                cur.execute(statement, values)
-                return cur.fetchall()
-            cache[name] = True
+            cache[name] = _prepare(cur, name, positional)
+        if cache[name] is _UNPREPARABLE:
+            statement, values = pyformat, params
+            cur.execute(statement, values)
+            return cur.fetchall()
         values = [params[n] for n in order]
         statement = f"EXECUTE {name}({', '.join(['%s'] * len(order))})" if order else f"EXECUTE {name}"
         if generic:
             statement = "SET LOCAL plan_cache_mode = force_generic_plan; " + statement
-        cur.execute(statement, values)
+        try:
+            cur.execute(statement, values)
+        except psycopg2.errors.InvalidSqlStatementName:
+            # Deallocated behind our back (DISCARD ALL, a pooler resetting the session): again.
+            cache.clear()
+            cache[name] = _prepare(cur, name, positional)
+            cur.execute(statement, values)
         return cur.fetchall()
     except psycopg2.Error as exc:
         if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and conn.closed:

@@ -110,3 +110,25 @@ def test_unpreparable_sql_falls_back_to_plain_execution(autocommit):
         assert prepared.execute(conn, "SELECT :a + :b || '%'", {"a": 2, "b": 3})[0][0] == "5%"
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("reset", ["DISCARD ALL", "DEALLOCATE ALL", "forget"])
+def test_statements_deallocated_or_forgotten_are_prepared_again(autocommit, sample_parcel, reset):
+    """A session reset behind our back (DISCARD ALL, a pooler's reset) or our own memory of the
+    connection lost: the lookups still answer, the same."""
+    code, lon, lat = sample_parcel
+    session = autocommit()
+    try:
+        expected = (parcels.get_parcel(session, code), parcels.parcel_at(session, lon, lat))
+        conn = prepared.autocommit_connection(session)
+        if reset == "forget":
+            conn.info["landdb_prepared"].clear()  # the server still has them
+        else:
+            with conn.cursor() as cur:
+                cur.execute(reset)
+        assert (parcels.get_parcel(session, code), parcels.parcel_at(session, lon, lat)) == expected
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'landdb_%'")
+            assert cur.fetchone()[0] >= 2
+    finally:
+        session.close()
