@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, body_size, server_args, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, ratio_table, server_args, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -294,31 +294,13 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = [
-        f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell, best of {results.get('repeat', 1)} for the HTTP cells; gunicorn "
-        f"{results['workers']} gthread workers × {results['threads']} threads (`landdb serve`'s command line); "
-        f"{results['cpus']} CPUs shared by server, PostGIS and load generator.",
-        "",
-        "| operation | body | app req/s | p50 / p99 ms | raw PostGIS req/s | p50 / p99 ms | HTTP ceiling req/s "
-        "| p50 / p99 ms | app ÷ raw | app ÷ ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = ratio_table(results, results["ops"], "operation")
     for op, r in results["ops"].items():
-        a, w, c = r["app"], r["raw"], r["const"]
-        lines.append(
-            f"| {op} | {r['body_bytes'] / 1000:.1f} kB | {a['rps']:.0f} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} "
-            f"| {w['rps']:.0f} | {w['p50_ms']:.1f} / {w['p99_ms']:.1f} | {c['rps']:.0f} "
-            f"| {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['app_vs_raw']:.2f} | {r['app_vs_const']:.2f} |"
-        )
-    floors = [(op, r) for op, r in results["ops"].items() if "floor" in r]
-    for op, r in floors:
-        f = r["floor"]
-        lines += ["", f"Framework floor for {op} (`/api/v1/bench/floor/{{code}}`): {f['rps']:.0f} req/s "
-                      f"(p50 / p99 {f['p50_ms']:.1f} / {f['p99_ms']:.1f} ms) = {r['floor_vs_const']:.2f}× the HTTP "
-                      f"ceiling; the real route reaches {r['app']['rps'] / f['rps']:.2f}× the floor."]
-    runs = "; ".join(f"{op} app {r['app']['runs']}, ceiling {r['const']['runs']}" for op, r in results["ops"].items())
-    lines += ["", f"Every run's req/s: {runs}."]
+        if "floor" in r:
+            f = r["floor"]
+            lines += ["", f"Framework floor for {op} (`/api/v1/bench/floor/{{code}}`): {f['rps']:.0f} req/s "
+                          f"(p50 / p99 {f['p50_ms']:.1f} / {f['p99_ms']:.1f} ms) = {r['floor_vs_const']:.2f}× the "
+                          f"HTTP ceiling; the real route reaches {r['app']['rps'] / f['rps']:.2f}× the floor."]
     return "\n".join(lines)
 
 

@@ -37,7 +37,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, body_size, server_args, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, ratio_table, server_args, start_server, stop_server  # noqa: E402
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,26 +207,7 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = [
-        f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell, best of {results.get('repeat', 1)} for the HTTP cells; gunicorn "
-        f"{results['workers']} gthread workers × {results['threads']} threads (`landdb serve`'s command line); "
-        f"{results['cpus']} CPUs shared by server, PostGIS and load generator.",
-        "",
-        "| case | body | app req/s | p50 / p99 ms | raw PostGIS req/s | p50 / p99 ms | HTTP ceiling req/s "
-        "| p50 / p99 ms | app ÷ raw | app ÷ ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for case, r in results["cases"].items():
-        a, w, c = r["app"], r["raw"], r["const"]
-        lines.append(
-            f"| {case} | {r['body_bytes'] / 1000:.1f} kB | {a['rps']:.0f} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} "
-            f"| {w['rps']:.0f} | {w['p50_ms']:.1f} / {w['p99_ms']:.1f} | {c['rps']:.0f} "
-            f"| {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['app_vs_raw']:.2f} | {r['app_vs_const']:.2f} |"
-        )
-    runs = "; ".join(f"{case} app {r['app'].get('runs')}, ceiling {r['const'].get('runs')}"
-                     for case, r in results["cases"].items())
-    lines += ["", f"Every run's req/s: {runs}."]
+    lines = ratio_table(results, results["cases"], "case")
     if "full_layer_gml" in results:
         f = results["full_layer_gml"]
         lines += ["", f"Full-layer GML 3.2 download ({results['parcels']:,} parcels, {f['bytes'] / 1e6:.0f} MB in "

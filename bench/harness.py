@@ -84,3 +84,27 @@ def server_args(ap, *, port: int) -> None:
     ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: as `landdb serve`)")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     ap.add_argument("--port", type=int, default=port, help="landdb's gunicorn")
+
+
+def ratio_table(results: dict, rows: dict, first: str) -> list[str]:
+    """The lines of an app / raw PostGIS / HTTP ceiling table (bench_rest, bench_wfs): a head
+    saying how it was run, one row per entry of `rows`, and every run's req/s."""
+    lines = [
+        f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
+        f"{results['duration_s']:g} s per cell, best of {results.get('repeat', 1)} for the HTTP cells; gunicorn "
+        f"{results['workers']} gthread workers × {results['threads']} threads (`landdb serve`'s command line); "
+        f"{results['cpus']} CPUs shared by server, PostGIS and load generator.",
+        "",
+        f"| {first} | body | app req/s | p50 / p99 ms | raw PostGIS req/s | p50 / p99 ms | HTTP ceiling req/s "
+        "| p50 / p99 ms | app ÷ raw | app ÷ ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        a, w, c = r["app"], r["raw"], r["const"]
+        lines.append(
+            f"| {name} | {r['body_bytes'] / 1000:.1f} kB | {a['rps']:.0f} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} "
+            f"| {w['rps']:.0f} | {w['p50_ms']:.1f} / {w['p99_ms']:.1f} | {c['rps']:.0f} "
+            f"| {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['app_vs_raw']:.2f} | {r['app_vs_const']:.2f} |"
+        )
+    runs = "; ".join(f"{name} app {r['app'].get('runs')}, ceiling {r['const'].get('runs')}" for name, r in rows.items())
+    return lines + ["", f"Every run's req/s: {runs}."]

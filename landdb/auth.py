@@ -31,7 +31,7 @@ import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple
+from typing import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -202,15 +202,8 @@ def revoke_key(session: Session, id_or_prefix: str | int) -> ApiKey:
     return row
 
 
-#: the active key with a given hash (prepared on the autocommit path).
+#: the active key with a given hash.
 _KEY_SQL = "SELECT id, name, role, scopes FROM api_keys WHERE key_hash = :hash AND revoked_at IS NULL"
-
-
-class ApiKeyRow(NamedTuple):
-    id: int
-    name: str
-    role: str
-    scopes: list[str] | None
 
 
 def authenticate(session: Session, token: str) -> Principal:
@@ -220,20 +213,11 @@ def authenticate(session: Session, token: str) -> Principal:
     unknown or revoked key, so a caller cannot learn whether a key exists."""
     if not token or not _KEY_RE.match(token):
         raise Unauthorized(BAD_KEY_MESSAGE)
-    digest = hash_key(token)
-    conn = prepared.autocommit_connection(session)
-    if conn is not None:  # one read: no transaction needed
-        rows = prepared.execute(conn, _KEY_SQL, {"hash": digest})
-        row = ApiKeyRow(*rows[0]) if rows else None
-    else:
-        row = session.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.scopes).where(
-                ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
-            )
-        ).first()
-    if row is None:
+    rows = prepared.fetch(session, _KEY_SQL, {"hash": hash_key(token)})  # one read: no transaction needed
+    if not rows:
         raise Unauthorized(BAD_KEY_MESSAGE)
-    return Principal(key_id=row.id, name=row.name, role=row.role, scopes=frozenset(row.scopes or ()))
+    key_id, name, role, scopes = rows[0]
+    return Principal(key_id=key_id, name=name, role=role, scopes=frozenset(scopes or ()))
 
 
 # --- the personal-data access log ----------------------------------------------------------------

@@ -348,11 +348,7 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
         # One statement that only reads needs no transaction: on a pooled autocommit connection
         # (when the session lends one; not in a caller's transaction, e.g. a test's) it skips
         # BEGIN and ROLLBACK, two of the three round trips of a small request.
-        conn = prepared.autocommit_connection(session)
-        if conn is not None:
-            rows = prepared.execute(conn, sql, params)
-        else:
-            rows = session.connection().execute(text(sql), params).all()
+        rows = prepared.fetch(session, sql, params)
         if not rows:
             # A page past the end: the count stops at start + 1 at most, so it is exact.
             return (count(session, q, None if count_limit is None else max(count_limit, q.start)) if q.start

@@ -153,10 +153,7 @@ def _paging(limit: int, offset: int) -> dict:
 def _scalar(session: Session, sql: str, params: dict, *, generic: bool = False):
     """The first column of the first row (or None): as a prepared statement when the session
     runs outside a transaction, where planning would cost more than running a one-parcel query."""
-    conn = prepared.autocommit_connection(session)
-    if conn is None:
-        return session.execute(text(sql), params).scalar()
-    rows = prepared.execute(conn, sql, params, generic=generic)
+    rows = prepared.fetch(session, sql, params, generic=generic)
     return rows[0][0] if rows else None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.errors
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,15 @@ def autocommit_connection(session: Session) -> Any | None:
     else None: then run statements the ordinary way, in the session's transaction."""
     lend = getattr(session, "autocommit_connection", None)
     return lend() if lend is not None else None
+
+
+def fetch(session: Session, sql: str, params: dict, *, generic: bool = False) -> list:
+    """The rows of a single-statement read: prepared on the autocommit connection the session
+    lends (see `execute`), else run the ordinary way in the session's transaction."""
+    conn = autocommit_connection(session)
+    if conn is None:
+        return session.execute(text(sql), params).all()
+    return execute(conn, sql, params, generic=generic)
 
 
 def _compile(sql: str) -> tuple[str, tuple[str, ...], str, str]:

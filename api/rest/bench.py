@@ -9,6 +9,7 @@ from functools import lru_cache
 from flask import Blueprint, Response, current_app, request
 
 from landdb import parcels, prepared
+from landdb.db import get_engine
 
 from .render import GEOJSON
 
@@ -32,8 +33,7 @@ def floor(code: str):
     """`/parcels/{code}`'s statement and answer with nothing else: no parameter parsing, no
     session, no headers of our own — a pooled autocommit connection, the prepared statement, the
     text. What the real route costs above this is the framework around it."""
-    engine = current_app.config["LANDDB_SESSIONMAKER"].kw["autocommit_bind"]
-    conn = engine.raw_connection()
+    conn = get_engine(current_app.config["LANDDB"], autocommit=True).raw_connection()
     try:
         rows = prepared.execute(conn, parcels._get_sql(False), {"code": code, "srid": 4326, "digits": 7})
     finally:
