@@ -333,34 +333,21 @@ def main() -> None:
     engine.dispose()
     ms_version = subprocess.run([MAPSERV, "-v"], capture_output=True, text=True).stdout.split(" OUTPUT=")[0]
 
-    ms_base, app_base = f"http://127.0.0.1:{args.mapserver_port}", f"http://127.0.0.1:{args.port}"
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
                      "workers": args.workers, "threads": args.threads, "mapserv_procs": procs,
                      "mapserver": ms_version, "cpus": os.cpu_count(), "cases": {}}
+    def checks(base: str, app_base: str) -> dict:
+        counts, short = check_counts(base, app_base, reqs, args.check)
+        worst = None if args.stock_epsg else round(check_coordinates(base, app_base, one_boxes, 3), 4)
+        print(f"checked: feature counts (MapServer) {counts}, MapServer short of the {CAP} cap by at most "
+              f"{short}; EPSG:4326 vertices apart by at most {worst} m", file=sys.stderr)
+        return {"feature_counts": counts, "mapserver_short_of_cap": short,
+                "epsg_5899": "PROJ's own" if args.stock_epsg else "the database's (custom init file)",
+                "max_vertex_distance_4326_m": worst}
+
     with tempfile.TemporaryDirectory(prefix="bench-mapserver-") as tmp:
         ms = MapServer(url, args.mapserver_port, procs, Path(tmp), args.stock_epsg)
-        ms.start()
-        app = None
-        try:
-            app = start_server(url, args.port, args.workers, args.threads)
-            results["feature_counts"], results["mapserver_short_of_cap"] = check_counts(
-                ms_base, app_base, reqs, args.check)
-            results["epsg_5899"] = "PROJ's own" if args.stock_epsg else "the database's (custom init file)"
-            results["max_vertex_distance_4326_m"] = (
-                None if args.stock_epsg else round(check_coordinates(ms_base, app_base, one_boxes, 3), 4))
-            print(f"checked: feature counts (MapServer) {results['feature_counts']}, MapServer short of the "
-                  f"{CAP} cap by at most {results['mapserver_short_of_cap']}; EPSG:4326 vertices apart by at most "
-                  f"{results['max_vertex_distance_4326_m']} m", file=sys.stderr)
-            results["cases"] = measure_cases("mapserver", ms_base, app_base, reqs, args.concurrency, args.duration,
-                                             Path(tmp))
-        except BaseException:
-            if ms.errors():
-                print(f"MapServer's log (tail):\n{ms.errors()}", file=sys.stderr)
-            raise
-        finally:
-            if app is not None:
-                stop_server(app)
-            ms.stop()
+        results.update(side_by_side(ms, "mapserver", url, args, reqs, checks, Path(tmp)))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 
@@ -372,6 +359,28 @@ def table(results: dict) -> str:
             f"landdb: gunicorn {results['workers']} gthread workers × "
             f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
     return side_by_side_table(results, "mapserver", "MapServer", head)
+
+
+def side_by_side(other: "MapServer", name: str, url: str, args, reqs: dict, checks, tmp: Path) -> dict:
+    """Start the other server and landdb, run `checks(other_base, app_base)` (a dict of what was
+    checked, or SystemExit), measure every case on both (`measure_cases`) and stop both; the other
+    server's log tail is printed when anything fails."""
+    base, app_base = f"http://127.0.0.1:{other.port}", f"http://127.0.0.1:{args.port}"
+    other.start()
+    app = None
+    try:
+        app = start_server(url, args.port, args.workers, args.threads)
+        out = checks(base, app_base)
+        out["cases"] = measure_cases(name, base, app_base, reqs, args.concurrency, args.duration, tmp)
+        return out
+    except BaseException:
+        if other.errors():
+            print(f"{other.name}'s log (tail):\n{other.errors()}", file=sys.stderr)
+        raise
+    finally:
+        if app is not None:
+            stop_server(app)
+        other.stop()
 
 
 def measure_cases(name: str, other_base: str, app_base: str, reqs: dict, concurrency: int, duration: float,

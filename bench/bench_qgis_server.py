@@ -64,7 +64,7 @@ from string import Template
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import server_args, start_server, stop_server  # noqa: E402
+from harness import server_args  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,7 +75,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bench_mapserver import (CAP, CAP_SHORTFALL, CAPPED, CASES, URN_4326, MapServer, _metres,  # noqa: E402
                              _ring, fetch)
 from bench_mapserver import TEMPLATES as MAPSERVER_TEMPLATES  # noqa: E402
-from bench_mapserver import measure_cases, side_by_side_table  # noqa: E402
+from bench_mapserver import side_by_side, side_by_side_table  # noqa: E402
 from bench_mapserver import requests as landdb_requests  # noqa: E402
 from bench_rest import pick_inputs  # noqa: E402
 from bench_wfs import pick_boxes  # noqa: E402
@@ -279,32 +279,20 @@ def main() -> None:
     version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "qgis-server-bin"],
                              capture_output=True, text=True).stdout.strip()
 
-    q_base, app_base = f"http://127.0.0.1:{args.qgis_port}", f"http://127.0.0.1:{args.port}"
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
                      "workers": args.workers, "threads": args.threads, "qgis_procs": procs,
                      "qgis_server": f"QGIS Server {version or '?'}", "cpus": os.cpu_count(), "cases": {}}
+    def checks(base: str, app_base: str) -> dict:
+        counts, short = check_counts(base, app_base, reqs, args.check)
+        worst = round(check_coordinates(base, app_base, one_boxes, 3), 4)
+        print(f"checked: feature counts (QGIS Server) {counts}, QGIS short of the {CAP} cap by at most {short}; "
+              f"EPSG:4326 vertices apart by at most {worst} m", file=sys.stderr)
+        return {"epsg_5899_to_4326": qs.operation, "feature_counts": counts, "qgis_short_of_cap": short,
+                "max_vertex_distance_4326_m": worst}
+
     with tempfile.TemporaryDirectory(prefix="bench-qgis-server-") as tmp:
         qs = QgisServer(url, args.qgis_port, procs, Path(tmp))
-        qs.start()
-        app = None
-        try:
-            app = start_server(url, args.port, args.workers, args.threads)
-            results["epsg_5899_to_4326"] = qs.operation
-            results["feature_counts"], results["qgis_short_of_cap"] = check_counts(q_base, app_base, reqs, args.check)
-            results["max_vertex_distance_4326_m"] = round(check_coordinates(q_base, app_base, one_boxes, 3), 4)
-            print(f"checked: feature counts (QGIS Server) {results['feature_counts']}, QGIS short of the {CAP} cap "
-                  f"by at most {results['qgis_short_of_cap']}; EPSG:4326 vertices apart by at most "
-                  f"{results['max_vertex_distance_4326_m']} m", file=sys.stderr)
-            results["cases"] = measure_cases("qgis", q_base, app_base, reqs, args.concurrency, args.duration,
-                                             Path(tmp))
-        except BaseException:
-            if qs.errors():
-                print(f"QGIS Server's log (tail):\n{qs.errors()}", file=sys.stderr)
-            raise
-        finally:
-            if app is not None:
-                stop_server(app)
-            qs.stop()
+        results.update(side_by_side(qs, "qgis", url, args, reqs, checks, Path(tmp)))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 
