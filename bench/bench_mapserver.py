@@ -292,16 +292,21 @@ def check_coordinates(ms_base: str, app_base: str, boxes, n: int) -> float:
 # --- main ------------------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    server_args(ap, port=8767)
-    ap.add_argument("--mapserv-procs", type=int, default=None, help="mapserv FastCGI processes (default: --workers)")
-    ap.add_argument("--mapserver-port", type=int, default=8768, help="lighttpd in front of mapserv")
+def comparison_args(ap) -> None:
+    """The inputs options the side-by-side comparisons share (the requests bench_wfs and bench_rest make)."""
     ap.add_argument("--inputs", type=int, default=200, help="as bench_wfs.py: one-parcel boxes (1 000-parcel: a tenth)")
     ap.add_argument("--rest-inputs", type=int, default=400, help="as bench_rest.py: its bbox1000 boxes are a tenth")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--check", type=int, default=5, help="inputs per case whose feature counts are compared")
     ap.add_argument("--cases", default=",".join(CASES))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    server_args(ap, port=8767)
+    ap.add_argument("--mapserv-procs", type=int, default=None, help="mapserv FastCGI processes (default: --workers)")
+    ap.add_argument("--mapserver-port", type=int, default=8768, help="lighttpd in front of mapserv")
+    comparison_args(ap)
     ap.add_argument("--stock-epsg", action="store_true",
                     help="MapServer on PROJ's own EPSG:5899 (no custom init file): faster, but its EPSG:4326 "
                          "output is ~225 m off, so the 4326 cases and the coordinate check are left out")

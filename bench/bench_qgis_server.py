@@ -75,7 +75,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bench_mapserver import (CAP, CAP_SHORTFALL, CAPPED, CASES, URN_4326, MapServer, _metres,  # noqa: E402
                              _ring, fetch)
 from bench_mapserver import TEMPLATES as MAPSERVER_TEMPLATES  # noqa: E402
-from bench_mapserver import side_by_side, side_by_side_table  # noqa: E402
+from bench_mapserver import comparison_args, side_by_side, side_by_side_table  # noqa: E402
 from bench_mapserver import requests as landdb_requests  # noqa: E402
 from bench_rest import pick_inputs  # noqa: E402
 from bench_wfs import pick_boxes  # noqa: E402
@@ -247,11 +247,7 @@ def main() -> None:
     server_args(ap, port=8770)
     ap.add_argument("--qgis-procs", type=int, default=None, help="QGIS Server FastCGI processes (default: --workers)")
     ap.add_argument("--qgis-port", type=int, default=8771, help="lighttpd in front of QGIS Server")
-    ap.add_argument("--inputs", type=int, default=200, help="as bench_wfs.py: one-parcel boxes (1 000-parcel: a tenth)")
-    ap.add_argument("--rest-inputs", type=int, default=400, help="as bench_rest.py: its bbox1000 boxes are a tenth")
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--check", type=int, default=5, help="inputs per case whose feature counts are compared")
-    ap.add_argument("--cases", default=",".join(CASES))
+    comparison_args(ap)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_qgis_server.json"))
     args = ap.parse_args()
     if not args.database_url:
