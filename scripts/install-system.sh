@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
-#   scripts/install-system.sh [postgis] [gdal] [qgis] [mapserver] [qgis-server]
+#   scripts/install-system.sh [postgis] [gdal] [qgis] [chromium] [mapserver] [qgis-server]
 set -euo pipefail
 
 want=()
@@ -16,6 +16,11 @@ for what in "${@:-postgis}"; do
     qgis)
       # QGIS's own WFS provider, driven headless by tests/wfs/test_qgis.py.
       /usr/bin/python3 -c "import qgis.core" >/dev/null 2>&1 || want+=(python3-qgis qgis-providers) ;;
+    chromium)
+      # Debian's Chromium, driven headless by Playwright in the browser tests (tests/browser.py);
+      # Playwright never downloads a browser of its own. DejaVu gives map labels a font.
+      [ -x /usr/bin/chromium ] || want+=(chromium)
+      [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core) ;;
     mapserver)
       # MapServer 8 as a FastCGI WFS behind lighttpd, for bench/bench_mapserver.py (not part of landdb).
       { [ -x /usr/lib/cgi-bin/mapserv ] && command -v spawn-fcgi >/dev/null 2>&1 \

@@ -16,6 +16,9 @@ from landdb.db import dispose_engines, normalize_url
 
 from .postgis import ThrowawayCluster
 
+#: Browser fixtures (Playwright on Debian's Chromium): browser, live_server, page, page_errors.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(scope="session")
 def pg_server():
