@@ -71,6 +71,21 @@ def db_current(settings: Settings) -> None:
     click.echo(f"current: {current or 'base'}  head: {head}")
 
 
+@db.command("check")
+@click.pass_obj
+def db_check(settings: Settings) -> None:
+    """Check that the serving layer (what the public reads) equals what the register computes."""
+    from .query import serving
+
+    with session_scope(settings) as session:
+        result = serving.check(session)
+    if not result.ok:
+        click.echo(f"serving layer: {result.rows} parcels, {result.stale} stale or extra, {result.missing} missing"
+                   f" (e.g. {', '.join(result.examples)})", err=True)
+        sys.exit(1)
+    click.echo(f"serving layer: {result.rows} parcels, in step with the register")
+
+
 # --- serve ------------------------------------------------------------------------------------
 
 

@@ -103,7 +103,8 @@ _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 def grant_app_role(session: Session, role: str, *, create: bool = True, password: str | None = None) -> list[str]:
     """Give `role` what the application needs and no more on the journal.
 
-    SELECT, INSERT and UPDATE on the register's other tables (nothing is ever deleted); on `transactions` only SELECT and INSERT (no UPDATE,
+    SELECT, INSERT and UPDATE on the register's other tables (nothing is ever deleted); SELECT only on
+    the serving layer `parcel_features` (the register's triggers write it); on `transactions` only SELECT and INSERT (no UPDATE,
     DELETE or TRUNCATE); USAGE on the sequences. The role does not own the tables, so it cannot
     ALTER them or disable their triggers. Run as the tables' owner or a superuser. Returns the
     statements executed (passwords masked)."""
@@ -135,6 +136,8 @@ def grant_app_role(session: Session, role: str, *, create: bool = True, password
     run(f"GRANT SELECT, INSERT ON transactions TO {ident}")
     for t in tables:
         run(f"GRANT SELECT, INSERT, UPDATE ON {t} TO {ident}")
+    # The serving layer is written by the register's triggers only (as the owner).
+    run(f"REVOKE INSERT, UPDATE ON parcel_features FROM {ident}")
     run(f"GRANT SELECT ON spatial_ref_sys TO {ident}")
     run(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_schema(session)} TO {ident}")
     return done

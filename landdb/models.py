@@ -89,10 +89,17 @@ class AdminUnit(Base):
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True)
+    #: the boundary as web maps and tiles read it (generated: always in step with `geom`).
+    geom_4326 = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
+                              Computed("ST_Transform(geom, 4326)", persisted=True), nullable=True)
+    geom_3857 = mapped_column(Geometry("MULTIPOLYGON", srid=3857, spatial_index=False),
+                              Computed("ST_Transform(geom, 3857)", persisted=True), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("id", "code"),
         Index("ix_admin_units_geom", "geom", postgresql_using="gist"),
+        Index("ix_admin_units_geom_4326", "geom_4326", postgresql_using="gist"),
+        Index("ix_admin_units_geom_3857", "geom_3857", postgresql_using="gist"),
         CheckConstraint(_in("level", ("province", "city", "district", "ward", "commune")), name="level"),
         CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="validity"),
         CheckConstraint("code ~ '^[0-9]{2,5}$'", name="code_format"),
@@ -228,6 +235,54 @@ class ParcelVersion(Base):
 Index(
     "ix_parcel_versions_address_trgm",
     func.landdb_fold(ParcelVersion.address).label("address_fold"),
+    postgresql_using="gin",
+    postgresql_ops={"address_fold": "gin_trgm_ops"},
+)
+
+
+class ParcelFeature(Base):
+    """The serving layer: one row per current parcel as the public reads it (migration 0004).
+
+    Written only by the register's own triggers, in the transaction of the statement that
+    changed the parcel; `landdb_parcel_features_source()` is the definition of a row and
+    `landdb.query.serving.check` compares the two.
+    """
+
+    __tablename__ = "parcel_features"
+
+    parcel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version_id: Mapped[int] = mapped_column(BigInteger)
+    parcel_code: Mapped[str] = mapped_column(Text)
+    ward_id: Mapped[int] = mapped_column(Integer)
+    ward_code: Mapped[str] = mapped_column(String(5))
+    ward_name: Mapped[str] = mapped_column(Text)
+    sheet_no: Mapped[int] = mapped_column(Integer)
+    parcel_no: Mapped[int] = mapped_column(Integer)
+    national_id: Mapped[str | None] = mapped_column(String(12))
+    land_use: Mapped[str] = mapped_column(String(3))
+    land_use_name: Mapped[str] = mapped_column(Text)
+    legal_area_m2: Mapped[Decimal] = mapped_column(Numeric(12, 1))
+    area_m2: Mapped[Decimal] = mapped_column(Numeric(12, 1))
+    address: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False)
+    geom_4326 = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    geom_3857 = mapped_column(Geometry("MULTIPOLYGON", srid=3857, spatial_index=False), nullable=False)
+
+    __table_args__ = (
+        Index("uq_parcel_features_parcel_code", "parcel_code", unique=True),
+        Index("ix_parcel_features_code_parts", "ward_code", "sheet_no", "parcel_no"),
+        Index("ix_parcel_features_land_use", "land_use"),
+        Index("ix_parcel_features_geom", "geom", postgresql_using="gist"),
+        Index("ix_parcel_features_geom_4326", "geom_4326", postgresql_using="gist"),
+        Index("ix_parcel_features_geom_3857", "geom_3857", postgresql_using="gist"),
+    )
+
+
+Index(
+    "ix_parcel_features_address_trgm",
+    func.landdb_fold(ParcelFeature.address).label("address_fold"),
     postgresql_using="gin",
     postgresql_ops={"address_fold": "gin_trgm_ops"},
 )
