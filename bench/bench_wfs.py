@@ -47,7 +47,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from api.wfs import operations  # noqa: E402
 from api.wfs.parse import from_kvp  # noqa: E402
-from landdb import features  # noqa: E402
+from landdb import query as features  # noqa: E402
 from landdb.db import normalize_url  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))

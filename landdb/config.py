@@ -34,10 +34,11 @@ class Settings:
     #: hard cap on any page size asked for by a client.
     max_page_size: int = 1000
     default_page_size: int = 100
-    #: WFS numberMatched is counted up to this many features and "unknown" past it (a short
-    #: last page is never counted: startIndex + numberReturned). High enough that a whole city's
-    #: layer is counted exactly: GDAL 3.6 reads a hits answer of "unknown" as 0 features.
-    wfs_count_limit: int = 1_000_000
+    #: numberMatched (WFS, REST, OGC API) is counted up to this many features and "unknown" past
+    #: it (a short last page is never counted: startIndex + numberReturned). High enough that a
+    #: whole city's layer is counted exactly: GDAL 3.6 reads a hits answer of "unknown" as 0
+    #: features. `LANDDB_WFS_COUNT_LIMIT` is its older name.
+    count_limit: int = 1_000_000
     #: rate limit for requests with an API key, counted per key ('600/minute'; several joined
     #: by ';', e.g. '20/second;600/minute'); empty means no limit.
     rate_limit: str = "600/minute"
@@ -73,6 +74,8 @@ class Settings:
                 values[f.name] = int(env[key])
             elif key in env and f.type in ("str", str) and f.name not in values:
                 values[f.name] = env[key]
+        if "LANDDB_WFS_COUNT_LIMIT" in env and "LANDDB_COUNT_LIMIT" not in env:
+            values["count_limit"] = int(env["LANDDB_WFS_COUNT_LIMIT"])
         values["extra"] = {k[len("LANDDB_"):].lower(): v for k, v in env.items() if k.startswith("LANDDB_")}
         return cls(**values)
 

@@ -17,21 +17,27 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from pygeofilter import ast as pygeofilter_ast
+
 from . import crs as crs_
-from . import prepared, sqltext, timetravel
+from . import prepared, query, timetravel
 from .errors import InvalidInput, NotFound
+from .query import PARCELS, Bbox, FeatureQuery, GeometryLiteral
+from .query.renderers import geojson_sql
+from .query.types import PARCEL_JOINS, parcel_columns
 
 PARCEL_CODE = re.compile(r"^(\d{5})-(\d{1,6})-(\d{1,7})$")
 WARD_CODE = re.compile(r"^\d{5}$")
 LAND_USE = re.compile(r"^[A-Za-z]{3}$")
 SERIAL = re.compile(r"^([A-Za-z]{2})\s*(\d{6}|\d{8})$")
-PREDICATES = {"intersects": "ST_Intersects(v.geom, q.g)", "within": "ST_Within(v.geom, q.g)",
-              "contains": "ST_Contains(v.geom, q.g)"}
+#: /parcels/query's predicates: the parcel (left) related to the posted geometry (right).
+PREDICATES = {"intersects": pygeofilter_ast.GeometryIntersects, "within": pygeofilter_ast.GeometryWithin,
+              "contains": pygeofilter_ast.GeometryContains}
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 #: A posted geometry may have at most this many vertices.
 MAX_VERTICES = 10_000
@@ -44,107 +50,41 @@ def digits(srid: int) -> int:
     return 7 if srid == 4326 else 3
 
 
-#: A parcel feature's properties, (name, SQL) in output order; "{status}" is filled per query.
-_PROPS = (
-    ("parcel_code", "p.parcel_code"), ("ward_code", "p.ward_code"), ("ward_name", "w.name"),
-    ("sheet_no", "p.sheet_no"), ("parcel_no", "p.parcel_no"), ("national_id", "p.national_id"),
-    ("land_use", "v.land_use"), ("land_use_name", "lu.name_vi"), ("legal_area_m2", "v.legal_area_m2"),
-    ("area_m2", "round(ST_Area(v.geom)::numeric, 1)"), ("address", "v.address"),
-    ("status", "{status}"),
-    ("valid_from", "v.valid_from"), ("valid_to", "v.valid_to"), ("version", "v.version"),
-)
-
-#: The joins every feature needs beside `parcels p` and `parcel_versions v`.
-_JOINS = "JOIN admin_units w ON w.id = p.ward_id JOIN land_use_codes lu ON lu.code = v.land_use"
-
-
-def _feature(extra: tuple[tuple[str, str], ...] = (), *, at: bool = False) -> str:
-    """SQL for one parcel as GeoJSON Feature text; the geometry text is spliced, never re-parsed.
-
-    With `at`, the status is the parcel's as of the date bound to `:at`, not today's."""
-    status = timetravel.parcel_status("p", "at" if at else None)
-    props = [(name, status if sql == "{status}" else sql) for name, sql in _PROPS] + list(extra)
-    return (
-        """'{"type":"Feature","id":' || to_json(p.parcel_code)::text"""
-        """ || ',"geometry":' || ST_AsGeoJSON(ST_Transform(v.geom, CAST(:srid AS integer)), CAST(:digits AS integer), 0)"""
-        f""" || ',"properties":' || {sqltext.json_object(props)} || '}}'"""
-    )
-
-
 @dataclass
 class FeatureStream:
-    """A page of features: counts known up front, the features as GeoJSON text chunks (a list
-    when the page was read whole, else an iterator over a server-side cursor)."""
+    """A page of features: counts known up front (`matched` None: more than the count limit),
+    the features as GeoJSON text chunks (a list when the page was read whole, else an iterator
+    over a server-side cursor)."""
 
-    matched: int
+    matched: int | None
     returned: int
     chunks: Iterable[str] = field(repr=False)
 
 
-#: Pages larger than this come through a server-side cursor in batches; smaller ones in one go
-#: (a cursor costs three round trips more).
-STREAM_ABOVE = 200
+#: What the REST API shows of a parcel, in order (the feature type's properties by name).
+REST_PROPERTIES = ["parcel_code", "ward_code", "ward_name", "sheet_no", "parcel_no", "national_id", "land_use",
+                   "land_use_name", "legal_area_m2", "area_m2", "address", "status", "valid_from", "valid_to",
+                   "version", "geometry"]
 
 
-def _stream(session: Session, hits: str, order: str, params: dict, *,
-            extra_props: tuple[tuple[str, str], ...] = (),
-            batch: int = 500, prepare: bool = False) -> FeatureStream:
-    """Run `hits` (SELECT pid, vid, <sort columns> …) as one statement: count, page, features.
+def _rest_query(srid: int, at: dt.date | None, limit: int, offset: int) -> FeatureQuery:
+    return FeatureQuery(PARCELS, at=at, properties=list(REST_PROPERTIES), count=int(limit), start=int(offset),
+                        srid=srid)
 
-    The first row carries the number matched; the following rows one feature each, in order.
-    With `prepare`, a small page on an autocommit connection runs as a prepared statement.
-    """
-    sql = f"""
-    WITH hits AS MATERIALIZED ({hits}),
-    page AS (SELECT hits.*, row_number() OVER (ORDER BY {order}) AS rn
-               FROM hits ORDER BY {order} LIMIT :limit OFFSET :offset)
-    SELECT 0 AS part, 0::bigint AS rn, (SELECT count(*) FROM hits) AS matched, NULL::text AS feature
-    UNION ALL
-    SELECT 1, page.rn, NULL, {_feature(extra_props, at="at" in params)}
-      FROM page JOIN parcels p ON p.id = page.pid JOIN parcel_versions v ON v.id = page.vid {_JOINS}
-    ORDER BY part, rn
-    """
-    options = {}
-    conn = prepared.autocommit_connection(session) if prepare and params["limit"] <= STREAM_ABOVE else None
-    if conn is not None:
-        # A small page on a connection outside a transaction: planned once per connection.
-        rows = prepared.execute(conn, sql, params)
-        matched = int(rows[0][2])
-        returned = max(0, min(params["limit"], matched - params["offset"]))
-        features = [r[3] for r in rows[1:]]
-        return FeatureStream(matched, returned, [",".join(features)] if features else [])
-    if params["limit"] > STREAM_ABOVE:
-        options = {"yield_per": batch}
-        # A cursor's plan is tuned for its first rows by default, and PostGIS's high function
-        # costs tempt the planner into parallel workers that cost more than they save here.
-        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL max_parallel_workers_per_gather = 0"))
-    result = session.execute(text(sql), params, execution_options=options)
-    partitions = result.partitions(batch)
-    first = next(partitions)
-    matched = int(first[0].matched)
-    returned = max(0, min(params["limit"], matched - params["offset"]))
-    rest = [r.feature for r in first[1:]]
 
-    def chunks() -> Iterator[str]:
-        try:
-            if rest:
-                yield ",".join(rest)
-            sep = "," if rest else ""
-            for rows in partitions:
-                yield sep + ",".join(r.feature for r in rows)
-                sep = ","
-        finally:
-            result.close()
-
-    return FeatureStream(matched, returned, chunks())
+def _run(session: Session, q: FeatureQuery, count_limit: int | None) -> FeatureStream:
+    """Render the REST page of `q` through the core: GeoJSON with the parcel code as id."""
+    member = geojson_sql(q, id_style="code", digits=digits(q.srid))
+    matched, chunks = query.render(session, q, "geojson", member=member, separator=",", count_limit=count_limit)
+    if matched is None:
+        returned = q.count or 0
+    else:
+        returned = max(0, min(q.count if q.count is not None else matched, matched - q.start))
+    return FeatureStream(matched, returned, chunks)
 
 
 def _out(srid: int) -> dict:
     return {"srid": srid, "digits": digits(srid)}
-
-
-def _paging(limit: int, offset: int) -> dict:
-    return {"limit": int(limit), "offset": int(offset)}
 
 
 # --- one parcel ---------------------------------------------------------------------------------
@@ -175,20 +115,29 @@ SELECT p.* FROM parcels p WHERE p.parcel_code = :code
 """
 
 
+def _lookup_feature(srid: int) -> str:
+    """SQL of the REST GeoJSON Feature of the row `f` (see `query.types.parcel_columns`)."""
+    return geojson_sql(_rest_query(srid, None, 1, 0), id_style="code", digits=digits(srid))
+
+
 @lru_cache(maxsize=None)
-def _get_sql(at: bool) -> str:
+def _get_sql(at: bool, srid: int) -> str:
+    """The statement of `get_parcel`: `:code` (and `:at`) bound."""
     if at:
         return f"""
-        SELECT {_feature(at=True)} FROM (SELECT p.* FROM parcels p WHERE p.parcel_code = :code
-                                    AND {timetravel.parcel_existed_at("p")} ORDER BY p.id DESC LIMIT 1) p
-          JOIN parcel_versions v ON v.parcel_id = p.id AND {timetravel.valid_at("v")}
-          {_JOINS}
+        SELECT {_lookup_feature(srid)} FROM (
+          SELECT {parcel_columns(timetravel.parcel_status("p", "at"))}
+            FROM (SELECT p.* FROM parcels p WHERE p.parcel_code = :code AND {timetravel.parcel_existed_at("p")}
+                   ORDER BY p.id DESC LIMIT 1) p
+            JOIN parcel_versions v ON v.parcel_id = p.id AND {timetravel.valid_at("v")}
+            {PARCEL_JOINS}) f
         """
     return f"""
-    SELECT {_feature()} FROM ({_TARGET}) p
-      JOIN LATERAL (SELECT * FROM parcel_versions v WHERE v.parcel_id = p.id
-                     ORDER BY v.version DESC LIMIT 1) v ON true
-      {_JOINS}
+    SELECT {_lookup_feature(srid)} FROM (
+      SELECT {parcel_columns(timetravel.parcel_status("p"))} FROM ({_TARGET}) p
+        JOIN LATERAL (SELECT * FROM parcel_versions v WHERE v.parcel_id = p.id
+                       ORDER BY v.version DESC LIMIT 1) v ON true
+        {PARCEL_JOINS}) f
     """
 
 
@@ -197,11 +146,11 @@ def get_parcel(session: Session, code: str, srid: int = 4326, at: dt.date | None
     Feature text. Raises NotFound."""
     parse_code(code)
     if at is not None:
-        row = _scalar(session, _get_sql(True), {"code": code, "at": at, **_out(srid)})
+        row = _scalar(session, _get_sql(True, srid), {"code": code, "at": at})
         if row is None:
             raise NotFound(f"no parcel {code} on {at}", field="parcel_code")
         return row
-    row = _scalar(session, _get_sql(False), {"code": code, **_out(srid)})
+    row = _scalar(session, _get_sql(False, srid), {"code": code})
     if row is None:
         raise NotFound(f"no parcel {code}", field="parcel_code")
     return row
@@ -211,11 +160,12 @@ _POINT = "ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 5899)"
 
 
 @lru_cache(maxsize=None)
-def _at_sql(valid: str, at: bool) -> str:
+def _at_sql(at: bool, srid: int) -> str:
+    """The statement of `parcel_at`: the serving layer now, the versioned register on a day."""
+    source = PARCELS.at_sql if at else PARCELS.current_sql
     return f"""
-    SELECT {_feature(at=at)} FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id {_JOINS}
-     WHERE {valid} AND ST_Intersects(v.geom, {_POINT})
-     ORDER BY p.parcel_code LIMIT 1
+    SELECT {_lookup_feature(srid)} FROM {source}
+     WHERE ST_Intersects(f.geom, {_POINT}) ORDER BY f.parcel_code LIMIT 1
     """
 
 
@@ -223,11 +173,10 @@ def parcel_at(session: Session, lon: float, lat: float, srid: int = 4326, at: dt
     """The current parcel (or with `at` the one that day) containing (lon, lat) (EPSG:4326) as
     Feature text. Raises NotFound."""
     crs_.check_lonlat(lon, lat)
-    valid, at_params = timetravel.version_filter("v", at)
+    params = {"lon": lon, "lat": lat} if at is None else {"lon": lon, "lat": lat, "at": at}
     # The planner prices the generic plan (GiST scan around a parameter point) far above the
     # custom ones, so it would plan every run; it is the same plan and as fast.
-    row = _scalar(session, _at_sql(valid, at is not None), {"lon": lon, "lat": lat, **at_params, **_out(srid)},
-                  generic=True)
+    row = _scalar(session, _at_sql(at is not None, srid), params, generic=True)
     if row is None:
         raise NotFound(f"no parcel at longitude {lon}, latitude {lat}")
     return row
@@ -264,69 +213,38 @@ def normalize_serial(value: str) -> str:
 
 
 def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offset: int = 0,
-                   srid: int = 4326, at: dt.date | None = None) -> FeatureStream:
-    """Current parcels (or with `at` those of that day) matching every filter given, by code."""
-    valid, at_params = timetravel.version_filter("v", at)
-    where = [valid] if at is not None else [valid, "p.retired_on IS NULL"]
-    params: dict = {**_out(srid), **_paging(limit, offset), **at_params}
-    rights_valid, _ = timetravel.version_filter("r", at)
+                   srid: int = 4326, at: dt.date | None = None, count_limit: int | None = None) -> FeatureStream:
+    """Current parcels (or with `at` those of that day) matching every filter given, by code.
+
+    numberMatched follows the WFS's rule: a short (last) page is never counted, a full one is
+    counted up to `count_limit` and "unknown" (None) past it."""
+    q = _rest_query(srid, at, limit, offset)
+    q.sort = [("ward_code", False), ("sheet_no", False), ("parcel_no", False)]
     if f.ward is not None:
         if not WARD_CODE.match(f.ward):
             raise InvalidInput("ward: expected a 5-digit ward code, e.g. 06691", field="ward")
-        where.append("p.ward_code = :ward")
-        params["ward"] = f.ward
+        q.add("f.ward_code = :ward", ward=f.ward)
     if f.sheet is not None:
-        where.append("p.sheet_no = :sheet")
-        params["sheet"] = f.sheet
+        q.add("f.sheet_no = :sheet", sheet=f.sheet)
     if f.number is not None:
-        where.append("p.parcel_no = :number")
-        params["number"] = f.number
+        q.add("f.parcel_no = :number", number=f.number)
     if f.land_use is not None:
         if not LAND_USE.match(f.land_use):
             raise InvalidInput("land_use: expected a 3-letter land-use code, e.g. ODT", field="land_use")
-        where.append("v.land_use = :land_use")
-        params["land_use"] = f.land_use.upper()
+        q.add("f.land_use = :land_use", land_use=f.land_use.upper())
     if f.address is not None:
         words = _like_words(f.address)
         if not words:
             raise InvalidInput("address: give at least one word", field="address")
         for i, w in enumerate(words):
-            where.append(f"landdb_fold(v.address) LIKE '%' || landdb_fold(:addr{i}) || '%'")
-            params[f"addr{i}"] = w
+            q.add(f"landdb_fold(f.address) LIKE '%' || landdb_fold(:addr{i}) || '%'", **{f"addr{i}": w})
     if f.certificate is not None:
-        where.append(
-            "p.id IN (SELECT r.parcel_id FROM certificates c JOIN rights r ON r.certificate_id = c.id"
-            f" WHERE c.serial = :serial AND {rights_valid})"
-        )
-        params["serial"] = normalize_serial(f.certificate)
+        rights_valid, _ = timetravel.version_filter("r", at)
+        q.add("f.parcel_id IN (SELECT r.parcel_id FROM certificates c JOIN rights r ON r.certificate_id = c.id"
+              f" WHERE c.serial = :serial AND {rights_valid})", serial=normalize_serial(f.certificate))
     if f.bbox is not None:
-        x0, y0, x1, y1 = f.bbox
-        where.append(
-            "ST_Intersects(v.geom, ST_Transform(ST_Segmentize(ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, :bsrid),"
-            " :bseg), 5899))"  # edges of a lon/lat box curve in TM: follow them
-        )
-        params.update(bx0=x0, by0=y0, bx1=x1, by1=y1, bsrid=f.bbox_srid,
-                      bseg=max(x1 - x0, y1 - y0, 1e-9) / 4)
-    # Versions first when a version-side filter is selective and no parcel-side one is given.
-    fence = (f.bbox is not None or f.address is not None or f.certificate is not None) and (
-        f.ward is None and f.sheet is None and f.number is None)
-    return _stream(session, _hits(where, fence=fence), "ward_code, sheet_no, parcel_no, pid", params)
-
-
-def _hits(where: list[str], *, fence: bool, extra: str = "", source: str = "") -> str:
-    """SELECT pid, vid, the code's parts (and `extra`) of current versions matching `where`.
-
-    With `fence`, the versions are found first (by a selective index: GiST, trigram) and each
-    one's parcel fetched by primary key. Without it the planner is free to choose; it tends to
-    hash-join a whole scan of `parcels` because PostGIS prices its spatial predicates high.
-    """
-    cols = f"p.id AS pid, v.id AS vid, p.ward_code, p.sheet_no, p.parcel_no, p.parcel_code{extra}"
-    if fence:
-        return f"""SELECT {cols} FROM {source}parcel_versions v
-                     JOIN LATERAL (SELECT * FROM parcels p WHERE p.id = v.parcel_id OFFSET 0) p ON true
-                    WHERE {' AND '.join(where)}"""
-    return f"""SELECT {cols} FROM {source}parcel_versions v JOIN parcels p ON p.id = v.parcel_id
-                WHERE {' AND '.join(where)}"""
+        q.bbox = Bbox(*f.bbox, srid=f.bbox_srid)
+    return _run(session, q, count_limit)
 
 
 def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 100.0, limit: int = 10,
@@ -335,13 +253,11 @@ def parcels_near(session: Session, lon: float, lat: float, *, radius: float = 10
     crs_.check_lonlat(lon, lat)
     if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS_M):
         raise InvalidInput(f"radius: must be between 0 and {MAX_RADIUS_M:g} metres", field="radius")
-    valid, at_params = timetravel.version_filter("v", at)
-    hits = _hits([valid, "ST_DWithin(v.geom, q.pt, :radius)"], fence=True,
-                 extra=", round(ST_Distance(v.geom, q.pt)::numeric, 2) AS distance",
-                 source=f"(SELECT {_POINT} AS pt) q, ")
-    params = {"lon": lon, "lat": lat, "radius": radius, **at_params, **_out(srid), **_paging(limit, 0)}
-    return _stream(session, hits, "distance, parcel_code", params,
-                   extra_props=(("distance_m", "page.distance"),), prepare=True)
+    q = _rest_query(srid, at, limit, 0)
+    q.computed = [("distance_m", f"round(ST_Distance(f.geom, {_POINT})::numeric, 2)")]
+    q.sort = [("distance_m", False), ("parcel_code", False)]
+    q.add(f"ST_DWithin(f.geom, {_POINT}, :radius)", lon=lon, lat=lat, radius=radius)
+    return _run(session, q, None)
 
 
 def parse_geometry(geometry: object, srid: int = 4326):
@@ -390,7 +306,8 @@ def parse_geometry(geometry: object, srid: int = 4326):
 
 
 def query_parcels(session: Session, geometry, predicate: str = "intersects", *, geometry_srid: int = 4326,
-                  limit: int = 100, offset: int = 0, srid: int = 4326, at: dt.date | None = None) -> FeatureStream:
+                  limit: int = 100, offset: int = 0, srid: int = 4326, at: dt.date | None = None,
+                  count_limit: int | None = None) -> FeatureStream:
     """Current parcels related to a (validated, shapely) geometry by `predicate`, ordered by code.
 
     intersects: parcels touching or overlapping it; within: parcels inside it; contains: parcels
@@ -398,14 +315,14 @@ def query_parcels(session: Session, geometry, predicate: str = "intersects", *, 
     """
     import shapely
 
-    if predicate not in PREDICATES:
+    op = PREDICATES.get(predicate)
+    if op is None:
         raise InvalidInput(f"predicate: one of {', '.join(PREDICATES)}", field="predicate", details={"status": 422})
-    valid, at_params = timetravel.version_filter("v", at)
-    hits = _hits([valid, PREDICATES[predicate]], fence=True,
-                 source="(SELECT ST_Transform(ST_GeomFromWKB(decode(:wkb, 'hex'), :gsrid), 5899) AS g) q, ")
-    params = {"wkb": shapely.to_wkb(geometry, hex=True), "gsrid": geometry_srid, **at_params, **_out(srid),
-              **_paging(limit, offset)}
-    return _stream(session, hits, "parcel_code, pid", params)
+    q = _rest_query(srid, at, limit, offset)
+    q.sort = [("parcel_code", False)]
+    literal = GeometryLiteral("wkb", shapely.to_wkb(geometry, hex=True), geometry_srid)
+    q.filter = op(pygeofilter_ast.Attribute(PARCELS.geometry_name), literal)
+    return _run(session, q, count_limit)
 
 
 # --- history, rights ------------------------------------------------------------------------------

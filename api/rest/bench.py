@@ -35,7 +35,7 @@ def floor(code: str):
     text. What the real route costs above this is the framework around it."""
     conn = get_engine(current_app.config["LANDDB"], autocommit=True).raw_connection()
     try:
-        rows = prepared.execute(conn, parcels._get_sql(False), {"code": code, "srid": 4326, "digits": 7})
+        rows = prepared.execute(conn, parcels._get_sql(False, 4326), {"code": code})
     finally:
         conn.close()
     return Response(rows[0][0], mimetype=GEOJSON) if rows else Response(status=404)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 
 from landdb import auth as core_auth
 from landdb import crs as crs_
@@ -28,6 +28,11 @@ MAX_BODY_BYTES = 2_000_000
 _LOOKUP_ARGS, _AT_ARGS, _NEAR_ARGS = s.LookupArgs(), s.AtArgs(), s.NearArgs()
 
 
+def _count_limit() -> int:
+    """numberMatched is counted up to this many parcels and null ("more") past it."""
+    return current_app.config["LANDDB"].count_limit
+
+
 @blp.route("/parcels")
 @blp.arguments(s.SearchArgs, location="query", as_kwargs=True)
 @blp.response(200, s.ParcelCollection, content_type=GEOJSON, description="A page of parcels, ordered by code")
@@ -35,8 +40,9 @@ _LOOKUP_ARGS, _AT_ARGS, _NEAR_ARGS = s.LookupArgs(), s.AtArgs(), s.NearArgs()
 def search(limit, offset, crs=None, bbox=None, bbox_crs=None, at=None, **filters):
     """Search current parcels by ward, sheet, number, land use, address, certificate or bbox.
 
-    Every filter given must match. `numberMatched` counts all matches; follow the `next` link
-    (also in the `Link` header) for the next page.
+    Every filter given must match. `numberMatched` counts the matches of a full page up to the
+    server's count limit (null past it) and is exact on the last page, which is never counted;
+    follow the `next` link (also in the `Link` header) for the next page.
     """
     srid = output_srid(crs)
     box, box_srid = None, 4326
@@ -46,7 +52,8 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, at=None, **filters
     elif bbox_crs is not None:
         raise InvalidInput("bbox-crs: only meaningful with bbox", field="bbox-crs")
     f = core.SearchFilters(bbox=box, bbox_srid=box_srid, **filters)
-    stream = core.search_parcels(read_session(), f, limit=limit, offset=offset, srid=srid, at=at)
+    stream = core.search_parcels(read_session(), f, limit=limit, offset=offset, srid=srid, at=at,
+                                 count_limit=_count_limit())
     return feature_collection(stream, srid=srid, limit=limit, offset=offset, session=detach_session())
 
 
@@ -93,7 +100,7 @@ def query(body, crs=None, at=None):
     geometry = core.parse_geometry(body["geometry"], geometry_srid)
     limit, offset = body["limit"], body["offset"]
     stream = core.query_parcels(read_session(), geometry, body["predicate"], geometry_srid=geometry_srid,
-                                limit=limit, offset=offset, srid=srid, at=at)
+                                limit=limit, offset=offset, srid=srid, at=at, count_limit=_count_limit())
     return feature_collection(stream, srid=srid, limit=limit, offset=offset,
                               next_body={**request.get_json(silent=True)}, session=detach_session())
 

@@ -32,11 +32,16 @@ def _url(**changes) -> str:
     return url_for(request.endpoint, _external=True, **(request.view_args or {}), **args)
 
 
-def paging_links(matched: int, returned: int, limit: int, offset: int, *, paged: bool = True) -> list[dict]:
+def _more(matched: int | None, returned: int, offset: int) -> bool:
+    """More matches follow this page (an unknown count means the page was full)."""
+    return matched is None or offset + returned < matched
+
+
+def paging_links(matched: int | None, returned: int, limit: int, offset: int, *, paged: bool = True) -> list[dict]:
     """self / next / prev links for a page (next only when more matches follow)."""
     links = [{"href": request.url, "rel": "self", "type": GEOJSON}]
     if paged and request.method == "GET":
-        if offset + returned < matched:
+        if _more(matched, returned, offset):
             links.append({"href": _url(offset=offset + limit, limit=limit), "rel": "next", "type": GEOJSON})
         if offset > 0:
             links.append({"href": _url(offset=max(0, offset - limit), limit=limit), "rel": "prev", "type": GEOJSON})
@@ -51,7 +56,7 @@ def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: 
     been sent or the client went away.
     """
     links = paging_links(stream.matched, stream.returned, limit, offset, paged=paged)
-    if next_body is not None and offset + stream.returned < stream.matched:
+    if next_body is not None and _more(stream.matched, stream.returned, offset):
         # POST searches page by posting again; say with which body.
         links.append({"href": request.url, "rel": "next", "type": GEOJSON, "method": "POST",
                       "body": {**next_body, "offset": offset + limit}})

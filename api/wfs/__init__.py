@@ -70,7 +70,7 @@ def wfs() -> Response:
         session = current_app.config["LANDDB_SESSIONMAKER"]()
         try:
             result = operations.execute(req, session, request.base_url,
-                                        count_limit=current_app.config["LANDDB"].wfs_count_limit)
+                                        count_limit=current_app.config["LANDDB"].count_limit)
         except BaseException:
             session.close()
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from landdb.crs import SUPPORTED
-from landdb.features import FEATURE_TYPES, NAMESPACE, PREFIX
+from landdb.query import FEATURE_TYPES, NAMESPACE, PREFIX
 
 from .parse import GET_FEATURE_BY_ID, VERSIONS
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from landdb.features import NAMESPACE, PREFIX, FeatureType
+from landdb.query import NAMESPACE, PREFIX, FeatureType
 
 GML = {
     "gml32": ("http://www.opengis.net/gml/3.2", "http://schemas.opengis.net/gml/3.2.1/gml.xsd",
@@ -28,7 +28,7 @@ def schema(types: list[FeatureType], fmt: str) -> str:
             f'<xs:complexType name="{ft.name}Type"><xs:complexContent>'
             '<xs:extension base="gml:AbstractFeatureType"><xs:sequence>'
         )
-        for p in ft.properties:
+        for p in ft.published:
             parts.append(f'<xs:element name="{p.name}" type="xs:{p.xsd}" minOccurs="0" maxOccurs="1"/>')
         parts.append(f'<xs:element name="{ft.geometry_name}" type="{geom_type}" minOccurs="0" maxOccurs="1"/>')
         parts.append(

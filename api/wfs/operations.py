@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 from urllib.parse import urlencode
@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from landdb import features, timetravel
-from landdb.crs import STORAGE_SRID
-from landdb.features import FEATURE_TYPES, FeatureQuery, FeatureType
+from landdb import query, timetravel
+from landdb.errors import InvalidInput
+from landdb.query import FEATURE_TYPES, Bbox, FeatureQuery, FeatureType
 
 from . import capabilities, describe, filters, output, srs
 from .exceptions import OWSException, invalid, missing
@@ -42,13 +42,17 @@ def execute(req: WFSRequest, session: Session, url: str, *, count_limit: int | N
     }[req.operation]
     if req.version != "2.0.0" and req.operation in ("GetPropertyValue", "ListStoredQueries", "DescribeStoredQueries"):
         raise OWSException("OperationNotSupported", f"{req.operation} needs WFS 2.0.0", "request")
-    if req.operation in ("GetFeature", "GetPropertyValue"):
-        return handler(req, session, url, count_limit=count_limit)
-    return handler(req, session, url)
+    try:
+        if req.operation in ("GetFeature", "GetPropertyValue"):
+            return handler(req, session, url, count_limit=count_limit)
+        return handler(req, session, url)
+    except InvalidInput as exc:
+        # The core's word on a bad value (a filter literal, a bbox): the parameter it names.
+        raise OWSException("InvalidParameterValue", exc.message, exc.field or None) from None
 
 
 def get_capabilities(req: WFSRequest, session: Session, url: str) -> Result:
-    extents = {name: features.extent_wgs84(session, ft) for name, ft in FEATURE_TYPES.items()}
+    extents = {name: query.extent_wgs84(session, ft) for name, ft in FEATURE_TYPES.items()}
     return Result(capabilities.capabilities(req.version, url, extents), "application/xml; charset=UTF-8")
 
 
@@ -88,20 +92,19 @@ def describe_stored_queries(req: WFSRequest, session: Session, url: str) -> Resu
 
 def _time_travel(req: WFSRequest, q: FeatureQuery) -> None:
     """Vendor parameter `at=YYYY-MM-DD` (KVP, or in a POST an attribute of the request element or
-    the URL's query string): parcels as the register stood at the end of that day."""
-    value = req.at
-    if not value:
+    the URL's query string): the layer as the register stood at the end of that day."""
+    if not req.at:
         return
-    if q.feature_type.name != "parcels":
-        raise invalid("at", "at (time travel) applies to landdb:parcels only")
     try:
-        day = timetravel.parse_at(value)
-    except Exception as exc:  # InvalidInput: say why in the OWS report
-        raise invalid("at", getattr(exc, "message", str(exc))) from None
-    ft = q.feature_type
-    q.feature_type = replace(ft, from_sql=ft.from_sql.replace("v.valid_to IS NULL", timetravel.valid_at("v")),
-                             where_sql="TRUE")
-    q.params["at"] = day
+        q.at = timetravel.parse_at(req.at)
+    except InvalidInput as exc:
+        raise invalid("at", exc.message) from None
+
+
+def _published(ft: FeatureType, name: str) -> bool:
+    """A property of the layer's application schema (what DescribeFeatureType declares)."""
+    p = ft.property(name)
+    return p is not None and p.published
 
 
 def build_query(req: WFSRequest) -> FeatureQuery:
@@ -115,8 +118,7 @@ def build_query(req: WFSRequest) -> FeatureQuery:
         ft = FEATURE_TYPES.get(rid.rpartition(".")[0].split(":")[-1])
         if ft is None:
             raise OWSException("NotFound", f"no feature {rid!r}", "ID", 404)
-        q = FeatureQuery(ft)
-        q.where.append(filters.resource_id_sql(q, [rid]))
+        q = FeatureQuery(ft, filter=filters.resource_keys(ft, [rid]))
     else:
         if not req.type_names and not req.resource_ids:
             raise missing("typeNames")
@@ -135,7 +137,7 @@ def build_query(req: WFSRequest) -> FeatureQuery:
         if len(exclusive) > 1:
             raise invalid(exclusive[1], f"{', '.join(exclusive)} are mutually exclusive")
         if req.resource_ids:
-            q.where.append(filters.resource_id_sql(q, req.resource_ids))
+            q.filter = filters.resource_keys(ft, req.resource_ids)
     _time_travel(req, q)
     out = srs.parse(req.srs_name, version=req.version) if req.srs_name else srs.storage(req.version)
     q.srid, q.lat_first, q.srs_name = out.srid, out.lat_first, out.name
@@ -145,23 +147,21 @@ def build_query(req: WFSRequest) -> FeatureQuery:
         x0, y0, x1, y1 = coords
         if s.lat_first:
             x0, y0, x1, y1 = y0, x0, y1, x1
-        if x0 > x1 or y0 > y1:
-            raise invalid("bbox", "bbox lower corner must not exceed its upper corner")
-        env = f"ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, {int(s.srid)})"
-        if s.srid != STORAGE_SRID:
-            env = f"ST_Transform({env}, {STORAGE_SRID})"
-        q.add(f"{ft.geom_sql} && {env} AND ST_Intersects({ft.geom_sql}, {env})", bx0=x0, by0=y0, bx1=x1, by1=y1)
+        try:
+            q.bbox = Bbox(x0, y0, x1, y1, srid=s.srid)
+        except InvalidInput as exc:
+            raise invalid("bbox", exc.message.removeprefix("bbox: ")) from None
     if req.filter is not None:
         filters.apply(q, req.filter, req.version)
     if req.property_names is not None and req.property_names != ["*"]:
         names = [n.split("/")[-1].split(":")[-1] for n in req.property_names]
         for n in names:
-            if n != ft.geometry_name and ft.property(n) is None:
+            if n != ft.geometry_name and not _published(ft, n):
                 raise invalid("propertyName", f"{ft.qname} has no property {n!r}")
         q.properties = names
     for name, desc in req.sort_by:
         local = name.split("/")[-1].split(":")[-1]
-        if ft.property(local) is None:
+        if not _published(ft, local):
             raise invalid("sortBy", f"{ft.qname} has no sortable property {name!r}")
         q.sort.append((local, desc))
     if req.count is not None and req.count > MAX_COUNT:
@@ -206,7 +206,7 @@ def _kvp_of(req: WFSRequest) -> dict[str, str]:
 def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int | None, Iterable[str]]:
     """Run the statement now (so a bad filter is a 400, not a broken stream)."""
     try:
-        return features.render(session, q, fmt, **kw)
+        return query.render(session, q, fmt, **kw)
     except DBAPIError as exc:
         raise _db_failure(exc) from None
 
@@ -223,7 +223,7 @@ def _db_failure(exc: DBAPIError) -> OWSException:
 
 def _count(session: Session, q: FeatureQuery, count_limit: int | None) -> int | None:
     try:
-        return features.count(session, q, count_limit)
+        return query.count(session, q, count_limit)
     except DBAPIError as exc:
         session.rollback()
         raise _db_failure(exc) from None
@@ -247,18 +247,16 @@ def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int
         q.lat_first = False  # GeoJSON is longitude-first whatever the spelling
     describe_url = _describe_url(url, req.version, q.feature_type.qname, fmt)
     if req.stored_query_id and req.version == "2.0.0" and fmt == "gml32":
-        # GetFeatureById answers the bare feature.
-        member = features.member_sql(q, fmt).replace("'<wfs:member>' || ", "", 1).replace("</wfs:member>'", "'")
+        # GetFeatureById answers the bare feature, as the document's root.
+        q.params["_root_attributes"] = (
+            f' xmlns:{query.PREFIX}="{query.NAMESPACE}" xmlns:gml="http://www.opengis.net/gml/3.2"'
+            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+            f' xsi:schemaLocation="{query.NAMESPACE} {_esc(describe_url)}"')
+        member = query.member_sql(q, fmt, wrap=False, root_attributes=True)
         matched, body = _render(session, q, fmt, member=member, count_limit=count_limit)
         if matched == 0:
             raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
-        first = "".join(body)
-        ns = (f' xmlns:{features.PREFIX}="{features.NAMESPACE}" xmlns:gml="http://www.opengis.net/gml/3.2"'
-              ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-              f' xsi:schemaLocation="{features.NAMESPACE} {_esc(describe_url)}"')
-        tag_end = first.index(" ")
-        return Result('<?xml version="1.0" encoding="UTF-8"?>\n' + first[:tag_end] + ns + first[tag_end:],
-                      output.CONTENT_TYPES[fmt])
+        return Result('<?xml version="1.0" encoding="UTF-8"?>\n' + "".join(body), output.CONTENT_TYPES[fmt])
     matched, body = _render(session, q, fmt, separator="," if fmt == "geojson" else "", count_limit=count_limit)
     if req.stored_query_id and matched == 0:
         raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
@@ -301,12 +299,12 @@ def get_property_value(req: WFSRequest, session: Session, url: str, *, count_lim
     q = build_query(req)
     name = req.value_reference.split("/")[-1].split(":")[-1].lstrip("@")
     ft = q.feature_type
-    if name != ft.geometry_name and ft.property(name) is None:
+    if name != ft.geometry_name and not _published(ft, name):
         raise invalid("valueReference", f"{ft.qname} has no property {req.value_reference!r}")
     if req.result_type == "hits":
         head, tail = output.value_collection(_count(session, q, count_limit), 0)
         return Result(head + tail, "application/xml; charset=UTF-8")
-    matched, body = _render(session, q, "gml32", member=features.value_sql(q, name), count_limit=count_limit)
+    matched, body = _render(session, q, "gml32", member=query.value_sql(q, name), count_limit=count_limit)
     returned = _returned(q, matched)
     head, tail = output.value_collection(matched, returned)
     if isinstance(body, list):

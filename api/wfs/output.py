@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from xml.sax.saxutils import quoteattr
 
-from landdb.features import NAMESPACE, PREFIX
+from landdb.query import NAMESPACE, PREFIX
 
 XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 CONTENT_TYPES = {

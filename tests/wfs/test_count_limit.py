@@ -1,4 +1,4 @@
-"""numberMatched is cheap: counted up to LANDDB_WFS_COUNT_LIMIT and "unknown" past it; the last page is not counted."""
+"""numberMatched is cheap: counted up to LANDDB_COUNT_LIMIT and "unknown" past it; the last page is not counted."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from landdb import features
-from landdb.features import PARCELS, FeatureQuery
+from landdb import query as features
+from landdb.query import PARCELS, FeatureQuery
 
 from .helpers import call, validate
 from .test_wfs import fids, get_feature, grid_bbox
@@ -28,7 +28,7 @@ def app(settings, connection):
     from api import create_app
 
     maker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
-    return create_app(settings.with_(rate_limit="", rate_limit_public="", wfs_count_limit=LIMIT), testing=True,
+    return create_app(settings.with_(rate_limit="", rate_limit_public="", count_limit=LIMIT), testing=True,
                       sessionmaker=maker)
 
 
@@ -108,12 +108,12 @@ def _count_loops(session, q: FeatureQuery) -> tuple[list, list]:
 
 def test_the_last_page_is_not_counted(session, grid):
     q = FeatureQuery(PARCELS, start=10, count=5)
-    q.add("p.sheet_no = :s", s=77)
+    q.add("f.sheet_no = :s", s=77)
     rows, loops = _count_loops(session, q)
     assert len(rows) == 2 and [r[0] for r in rows] == [None, None]
     assert loops == [0]  # the count never ran
     q = FeatureQuery(PARCELS, start=0, count=5)
-    q.add("p.sheet_no = :s", s=77)
+    q.add("f.sheet_no = :s", s=77)
     rows, loops = _count_loops(session, q)
     # A full page counts once, up to the cap (limit + 1 = 6 rows: "more than 5").
     assert [r[0] for r in rows] == [None] * 4 + [LIMIT + 1] and loops == [1]

@@ -493,7 +493,7 @@ def test_no_personal_data_anywhere(client, grid, session):
 
 
 def test_large_pages_stream_from_a_server_side_cursor(client, mode, grid, session):
-    from landdb.features import BUFFERED_MAX
+    from landdb.query import BUFFERED_MAX
 
     from .conftest import current_parcel_count
 
@@ -510,7 +510,7 @@ def test_pooled_connections_small_then_streamed_pages(settings):
     """In production the app owns pooled connections: small pages run without a transaction,
     and the connection goes back to the pool ready for a streamed page (which needs one)."""
     from api import create_app
-    from landdb.features import BUFFERED_MAX
+    from landdb.query import BUFFERED_MAX
 
     app = create_app(settings.with_(rate_limit="", rate_limit_public="", pool_size=1, max_overflow=0), testing=True)
     client = app.test_client()

@@ -1,0 +1,277 @@
+"""Renderers: a `FeatureQuery` → one SQL statement whose rows are features PostGIS wrote (GeoJSON, GML 3.2 / 3.1.1 / 2).
+
+The statement filters, orders, pages, counts (cheaply) and renders; Python only joins the texts.
+A page comes back whole when it is small (one prepared round trip) and streams from a
+server-side cursor in constant memory when it is large — decided by what the query returns,
+not by the page size asked: a request for 10 000 features that match 3 is answered whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterable, Iterator
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .. import prepared, sqltext
+from ..crs import STORAGE_SRID
+from .query import FeatureQuery, compile_where, source_sql
+from .types import PREFIX, FeatureType
+
+#: Output formats.
+FORMATS = ("gml32", "gml311", "gml2", "geojson")
+
+#: pages up to this size are read whole; larger answers stream from a server-side cursor.
+BUFFERED_MAX = 5000
+
+
+def precision(srid: int) -> int:
+    """Decimals: 8 in degrees (≈ 1 mm), 3 in metres (1 mm)."""
+    return 8 if srid == 4326 else 3
+
+
+def geometry_sql(q: FeatureQuery) -> str:
+    """The output geometry: the stored column in the output CRS when there is one, else
+    transformed; axes swapped if asked; SRID cleared (the envelope names the CRS)."""
+    ft = q.feature_type
+    g = ft.geometry_column(q.srid) or f"ST_Transform({ft.storage_geometry}, {int(q.srid)})"
+    if q.lat_first:
+        g = f"ST_FlipCoordinates({g})"
+    return f"ST_SetSRID({g}, 0)"
+
+
+def feature_id_sql(ft: FeatureType, style: str = "typed") -> str:
+    """SQL of a feature's id text: `parcels.42` (WFS, OGC API) or its code (the REST API)."""
+    if style == "code":
+        return ft.property(ft.code_property).sql
+    return f"'{ft.name}.' || {ft.key_sql}"
+
+
+def geojson_sql(q: FeatureQuery, *, id_style: str = "typed", digits: int | None = None) -> str:
+    """SQL of one GeoJSON Feature text per row."""
+    props, with_geom = q.selected()
+    prec = precision(q.srid) if digits is None else digits
+    geom = f"coalesce(ST_AsGeoJSON({geometry_sql(q)}, {prec}), 'null')" if with_geom else "'null'"
+    pairs = [(p.name, p.sql) for p in props] + list(q.computed)
+    return (
+        f"""'{{"type":"Feature","id":' || to_json({feature_id_sql(q.feature_type, id_style)})::text"""
+        f""" || ',"geometry":' || {geom} || ',"properties":' || {sqltext.json_object(pairs)} || '}}'"""
+    )
+
+
+def member_sql(q: FeatureQuery, fmt: str, *, wrap: bool = True, root_attributes: bool = False) -> str:
+    """SQL of one output chunk per feature: a GeoJSON Feature, or a GML feature (in a
+    wfs:member / gml:featureMember unless `wrap` is False). With `root_attributes` the feature
+    element also carries the attributes bound to `:_root_attributes` (namespace declarations
+    and schemaLocation of a feature answered as the document's root)."""
+    if fmt == "geojson":
+        return geojson_sql(q)
+    ft = q.feature_type
+    props, with_geom = q.selected()
+    fid = feature_id_sql(ft)
+    tag = f"{PREFIX}:{ft.name}"
+    attrs = (
+        "coalesce(xmlforest(" + ", ".join(f'{p.sql} AS "{PREFIX}:{p.name}"' for p in props) + ")::text, '')"
+        if props else "''"
+    )
+    geom = f"coalesce({_gml_geometry(q, fmt)}, '')" if with_geom else "''"
+    id_attr = "fid" if fmt == "gml2" else "gml:id"
+    root = " || :_root_attributes" if root_attributes else ""
+    feature = f"""'<{tag}'{root} || ' {id_attr}="' || {fid} || '">' || {attrs} || {geom} || '</{tag}>'"""
+    if not wrap:
+        return feature
+    open_, close = {"gml32": ("<wfs:member>", "</wfs:member>")}.get(
+        fmt, ("<gml:featureMember>", "</gml:featureMember>"))
+    return f"'{open_}' || {feature} || '{close}'"
+
+
+def _gml_geometry(q: FeatureQuery, fmt: str) -> str:
+    """SQL of the geometry property element in GML `fmt` (NULL when the feature has none)."""
+    ft = q.feature_type
+    fid = feature_id_sql(ft)
+    g = geometry_sql(q)
+    prec = precision(q.srid)
+    gtag = f"{PREFIX}:{ft.geometry_name}"
+    if fmt == "gml32":
+        # GML 3.2 wants a gml:id on every polygon, which ST_AsGML of a multi-polygon repeats from
+        # the parent: members are written one by one. Most parcels have one polygon, written
+        # without the per-feature subquery.
+        member = ("'<gml:surfaceMember>' || ST_AsGML(3, {m}, " + str(prec) + ", 0, 'gml', " + fid
+                  + " || '.g.' || {n}) || '</gml:surfaceMember>'")
+        parts = (
+            f"CASE WHEN ST_NumGeometries({ft.storage_geometry}) = 1 "
+            f"THEN {member.format(m=f'ST_GeometryN({g}, 1)', n='1')} "
+            f"ELSE (SELECT string_agg({member.format(m='d.geom', n='d.path[1]')}, '' ORDER BY d.path[1]) "
+            f"FROM ST_Dump({g}) d) END"
+        )
+        return (
+            f"""'<{gtag}><gml:MultiSurface gml:id="' || {fid} || '.g" srsName="' || :srs_name || '">' """
+            f"|| {parts} || '</gml:MultiSurface></{gtag}>'"
+        )
+    if fmt == "gml311":
+        return (
+            f"""'<{gtag}><gml:MultiSurface srsName="' || :srs_name || '"' || """
+            f"substr(ST_AsGML(3, {g}, {prec}, 0), 18) || '</{gtag}>'"
+        )
+    return (
+        f"""'<{gtag}><gml:MultiPolygon srsName="' || :srs_name || '"' || """
+        f"substr(ST_AsGML(2, {g}, {prec}, 0), 18) || '</{gtag}>'"
+    )
+
+
+def value_sql(q: FeatureQuery, name: str) -> str:
+    """SQL of one `wfs:member` per feature holding the value of property `name` (GetPropertyValue)."""
+    ft = q.feature_type
+    if name == ft.geometry_name:
+        body = f"coalesce({_gml_geometry(q, 'gml32')}, '')"
+    else:
+        prop = ft.property(name)
+        body = f"""coalesce(xmlforest({prop.sql} AS "{PREFIX}:{prop.name}")::text, '')"""
+    return f"'<wfs:member>' || {body} || '</wfs:member>'"
+
+
+def _count_sql(q: FeatureQuery, capped: bool = False) -> tuple[str, dict]:
+    """count(*) of the matches; `capped` stops counting at `:_cap` rows, so a big layer is
+    never counted in full."""
+    c = compile_where(q)
+    if capped:
+        return f"SELECT count(*) FROM (SELECT 1 FROM {c.source} WHERE {c.where} LIMIT :_cap) c", c.params
+    return f"SELECT count(*) FROM {c.source} WHERE {c.where}", c.params
+
+
+def _cap(q: FeatureQuery, count_limit: int) -> int:
+    """Rows the capped count reads: one past the limit, and never fewer than the page reaches
+    (counting those costs no more than the page's own OFFSET), so a count at the cap means the
+    page is full and more than the limit match."""
+    return max(count_limit, q.start + (q.count or 0)) + 1
+
+
+def select_sql(q: FeatureQuery, fmt: str, member: str | None = None, *, count_limit: int | None = None,
+               lazy_count: bool = False) -> tuple[str, dict]:
+    """The one statement that counts, filters, orders, pages and renders: (sql, params).
+
+    Each row is (numberMatched, rendered feature); the count is an uncorrelated subquery, so
+    PostgreSQL runs it once (an InitPlan). Past the first page the keys are paged in a
+    subquery first: PostgreSQL would otherwise render every skipped feature too.
+
+    With `count_limit` the count stops at `_cap(q, count_limit)` rows (a count at the cap means
+    "more than the limit"). With `lazy_count` only the last row of a full page carries the
+    count (the others NULL): PostgreSQL evaluates an InitPlan when first needed, so a short
+    page (the last one) is never counted at all.
+    """
+    c = compile_where(q)
+    params = dict(c.params)
+    params["srs_name"] = q.srs_name
+    order = ", ".join(q.order_terms())
+    paging = ""
+    if q.count is not None:
+        paging += " LIMIT :_limit"
+        params["_limit"] = q.count
+    if q.start:
+        paging += " OFFSET :_offset"
+        params["_offset"] = q.start
+    where = c.where
+    key = q.feature_type.key_sql
+    if q.start:
+        where = f"{key} IN (SELECT {key} FROM {c.source} WHERE {where} ORDER BY {order}{paging})"
+        paging = ""
+    counted, count_params = _count_sql(q, capped=count_limit is not None)
+    params.update(count_params)
+    if count_limit is not None:
+        params["_cap"] = _cap(q, count_limit)
+    rendered = member or member_sql(q, fmt)
+    if lazy_count and q.count:
+        page = f"SELECT {rendered} AS m FROM {c.source} WHERE {where} ORDER BY {order}{paging}"
+        sql = f"SELECT CASE WHEN row_number() OVER () = :_limit THEN ({counted}) END AS n, m FROM ({page}) page"
+        return sql, params
+    sql = f"SELECT ({counted}) AS n, {rendered} AS m FROM {c.source} WHERE {where} ORDER BY {order}{paging}"
+    return sql, params
+
+
+def count(session: Session, q: FeatureQuery, count_limit: int | None = None) -> int | None:
+    """How many features match (ignoring paging); None ("unknown") when more than `count_limit`."""
+    if count_limit is None:
+        sql, params = _count_sql(q)
+        return session.execute(text(sql), params).scalar_one()
+    sql, params = _count_sql(q, capped=True)
+    n = session.execute(text(sql), {**params, "_cap": count_limit + 1}).scalar_one()
+    return None if n > count_limit else n
+
+
+def _past_the_end(session: Session, q: FeatureQuery, count_limit: int | None) -> int:
+    # A page past the end: the count stops at start + 1 at most, so it is exact.
+    if not q.start:
+        return 0
+    return count(session, q, None if count_limit is None else max(count_limit, q.start))
+
+
+def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, separator: str,
+              count_limit: int | None) -> tuple[int | None, list[str]] | None:
+    """The page read whole as a prepared statement; None when more rows came back than a
+    buffered page may hold (then the caller streams)."""
+    probe = q if q.count is not None and q.count <= BUFFERED_MAX else replace(q, count=BUFFERED_MAX + 1)
+    sql, params = select_sql(probe, fmt, member, count_limit=count_limit, lazy_count=True)
+    # One statement that only reads needs no transaction: on a pooled autocommit connection
+    # (when the session lends one) it skips BEGIN and ROLLBACK.
+    rows = prepared.fetch(session, sql, params)
+    if probe is not q and len(rows) > BUFFERED_MAX:
+        return None
+    if not rows:
+        return _past_the_end(session, q, count_limit), []
+    body = [separator.join(r[1] for r in rows)]
+    if len(rows) == probe.count:
+        n = rows[-1][0]
+        return (None if count_limit is not None and n >= _cap(q, count_limit) else n), body
+    return q.start + len(rows), body
+
+
+def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = None, separator: str = "",
+           batch: int = 1000, count_limit: int | None = None) -> tuple[int | None, Iterable[str]]:
+    """(numberMatched, rendered features in chunks). The statement has run when this returns,
+    so a bad filter fails here, before any byte is sent. A small answer comes as a list (all of
+    it read: the caller may answer it in one piece and release the session at once); a large
+    one as an iterator streaming from a server-side cursor (the caller keeps the session open
+    until it is exhausted).
+
+    With `count_limit`, numberMatched is None ("unknown") when more than that many features
+    match; the page is then full. A short page (the last) is start + its length, uncounted."""
+    done = _buffered(session, q, fmt, member, separator, count_limit)
+    if done is not None:
+        return done
+    sql, params = select_sql(q, fmt, member, count_limit=count_limit)
+    conn = session.connection()
+    # A cursor's plan is tuned for the first rows by default, which picks a key-order walk
+    # over the spatial index; we read every row, so say so.
+    conn.execute(text("SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL max_parallel_workers_per_gather = 0"))
+    # Per-statement options: the connection itself must not switch to server-side cursors.
+    result = conn.execute(text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch})
+    first = result.fetchmany(batch)
+    if not first:
+        result.close()
+        return _past_the_end(session, q, count_limit), []
+
+    def chunks() -> Iterator[str]:
+        try:
+            yield separator.join(r[1] for r in first)
+            while rows := result.fetchmany(batch):
+                yield separator + separator.join(r[1] for r in rows)
+        finally:
+            result.close()
+
+    n = first[0][0]
+    return (None if count_limit is not None and n >= _cap(q, count_limit) else n), chunks()
+
+
+def extent_wgs84(session: Session, ft: FeatureType) -> tuple[float, float, float, float] | None:
+    """The layer's bounding box in lon/lat, or None when it has no geometry."""
+    column = ft.geometry_column(4326)
+    row = session.execute(text(
+        f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        f"(SELECT ST_Extent({column})::geometry AS e FROM {source_sql(FeatureQuery(ft))}) s"
+    )).one()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+__all__ = ["FORMATS", "BUFFERED_MAX", "STORAGE_SRID", "render", "count", "select_sql", "member_sql", "value_sql",
+           "geojson_sql", "geometry_sql", "extent_wgs84", "precision"]
