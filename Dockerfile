@@ -1,4 +1,4 @@
-# The landdb service: gunicorn serving the REST API and WFS.
+# The landdb service: `landdb serve` (granian) serving the REST API and WFS.
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app

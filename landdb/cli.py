@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import migrate
+from . import migrate, server
 from .config import Settings
 from .db import get_engine, session_scope
 from .errors import LandDBError
@@ -89,39 +89,28 @@ def db_check(settings: Settings) -> None:
 # --- serve ------------------------------------------------------------------------------------
 
 
-def default_workers() -> int:
-    """gunicorn workers by default: 2 × cores + 1."""
-    import os
-
-    return 2 * (os.cpu_count() or 1) + 1
-
-
-def gunicorn_args(host: str, port: int, workers: int, threads: int = 4, *, access_log: bool = True) -> list[str]:
-    """The production server's command line (`landdb serve`; the benchmarks run the same)."""
-    args = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads)]
-    if access_log:
-        args += ["--access-logfile", "-"]
-    return args + ["api.wsgi:app"]
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=None, type=int, help="gunicorn workers (default: 2 × cores + 1)")
-@click.option("--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn")
+@click.option("--server", "server_name", type=click.Choice(server.SERVERS), default=server.DEFAULT_SERVER,
+              show_default=True, envvar="LANDDB_SERVER", help="the HTTP server (env LANDDB_SERVER)")
+@click.option("--workers", default=None, type=int,
+              help="worker processes (default: one per core for granian, 2 × cores + 1 for gunicorn)")
+@click.option("--threads", default=server.THREADS, show_default=True, type=int, help="app threads per worker")
+@click.option("--dev", is_flag=True, help="Flask's reloading development server instead")
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int, workers: int | None, dev: bool) -> None:
-    """Serve the API and WFS (gunicorn; Ctrl-C stops it)."""
+def serve(settings: Settings, host: str, port: int, server_name: str, workers: int | None, threads: int,
+          dev: bool) -> None:
+    """Serve the API and WFS (granian by default, or gunicorn; Ctrl-C stops it)."""
     import os
 
     # The web layer is started by name, never imported: the core knows nothing of HTTP.
     if dev:
-        os.execvp(sys.executable, [sys.executable, "-m", "flask", "--app", "api.wsgi:app", "run",
+        os.execvp(sys.executable, [sys.executable, "-m", "flask", "--app", server.APP, "run",
                                    "--debug", "--host", host, "--port", str(port)])
-    n = workers or default_workers()
-    click.echo(f"landdb serving on http://{host}:{port} with {n} workers", err=True)
-    args = gunicorn_args(host, port, n)
+    n = workers or server.default_workers(server_name)
+    click.echo(f"landdb serving on http://{host}:{port} with {server_name}, {n} workers × {threads} threads", err=True)
+    args = server.command(server_name, host, port, n, threads)
     os.execvp(sys.executable, [sys.executable, "-m", *args])
 
 

@@ -1,4 +1,4 @@
-"""`landdb serve` runs the app under gunicorn, the production server, and answers /healthz."""
+"""`landdb serve` runs the app under the production server (granian, or gunicorn on request) over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
+import pytest
+from lxml import etree
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from landdb import server
 
 
 def _free_port() -> int:
@@ -20,31 +27,74 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_under_gunicorn_answers_healthz(database_url):
+@pytest.fixture(scope="module", params=server.SERVERS)
+def served(request, database_url):
+    """`landdb serve --server NAME` on a free port, one worker: (name, base URL)."""
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=make_url(database_url).render_as_string(hide_password=False))
+    env = dict(os.environ, DATABASE_URL=make_url(database_url).render_as_string(hide_password=False),
+               LANDDB_RATE_LIMIT="", LANDDB_RATE_LIMIT_PUBLIC="", LANDDB_RATE_LIMIT_WFS="")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from landdb.cli import main; main()", "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        [sys.executable, "-c", "from landdb.cli import main; main()", "serve", "--server", request.param,
+         "--port", str(port), "--workers", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    body = json.loads(resp.read())
-                    status = resp.status
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+                break
+            except urllib.error.HTTPError:
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("gunicorn did not come up: " + proc.stdout.read1().decode(errors="replace"))
+                    raise AssertionError(f"{request.param} did not come up: "
+                                         + proc.stdout.read1().decode(errors="replace"))
                 time.sleep(0.2)
-        assert status == 200
-        assert body == {"status": "ok", "database": "ok"}
+        yield request.param, base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         proc.stdout.close()
+
+
+def test_serve_answers_healthz(served):
+    name, base = served
+    with urllib.request.urlopen(f"{base}/healthz", timeout=10) as resp:
+        assert resp.status == 200
+        assert json.loads(resp.read()) == {"status": "ok", "database": "ok"}
+        if name == "granian":
+            assert resp.headers["server"] == "granian"
+
+
+def test_serve_takes_a_long_wfs_filter_in_the_url(served, engine):
+    """GIS clients put 4–8 KB FES filters in a GetFeature URL: both servers must take them whole."""
+    _, base = served
+    with engine.connect() as conn:
+        code = conn.execute(text("SELECT parcel_code FROM parcels WHERE retired_on IS NULL ORDER BY id LIMIT 1")
+                            ).scalar_one()
+    # One real parcel code among 38 that match nothing: ~7 KB of URL, under gunicorn's 8 190-byte line.
+    codes = [f"06691-99-{90000 + i}" for i in range(37)] + [code]
+    terms = "".join(f"<fes:PropertyIsEqualTo><fes:ValueReference>parcel_code</fes:ValueReference>"
+                    f"<fes:Literal>{c}</fes:Literal></fes:PropertyIsEqualTo>" for c in codes)
+    fes = f'<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0"><fes:Or>{terms}</fes:Or></fes:Filter>'
+    path = "/wfs?" + urlencode({"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                                "typeNames": "landdb:parcels", "filter": fes})
+    assert 6000 < len(path) < server.GUNICORN_REQUEST_LINE - 20
+    with urllib.request.urlopen(base + path, timeout=30) as resp:
+        assert resp.status == 200
+        doc = etree.fromstring(resp.read())
+    assert doc.get("numberMatched") == "1"
+    assert [e.text for e in doc.iter("{*}parcel_code")] == [code]
+
+
+def test_ogr_reads_the_served_wfs(served, engine):
+    """GDAL's WFS driver, a real GIS client, counts every current parcel through the served app."""
+    _, base = served
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM parcels WHERE retired_on IS NULL")).scalar_one()
+    out = subprocess.run(["ogrinfo", "-ro", "-so", f"WFS:{base}/wfs", "landdb:parcels"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "GDAL_HTTP_TIMEOUT": "60"})
+    assert out.returncode == 0, out.stderr
+    assert f"Feature Count: {n}" in out.stdout
