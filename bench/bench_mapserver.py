@@ -2,7 +2,7 @@
 
 MapServer serves the very layer landdb publishes as `landdb:parcels` (same SQL, attributes,
 feature id, and EPSG:5899 with the database's datum shift) from the same PostGIS database, as a
-FastCGI WFS: `--mapserv-procs` mapserv processes (default: as many as gunicorn has workers)
+FastCGI WFS: `--mapserv-procs` mapserv processes (default: 2 × cores + 1)
 spawned by spawn-fcgi on one Unix socket behind lighttpd, each keeping its PostGIS connection
 open between requests (PROCESSING "CLOSE_CONNECTION=DEFER"). Templates: bench/mapserver/.
 
@@ -57,7 +57,7 @@ from string import Template
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import body_size, server_args, start_server, stop_server  # noqa: E402
+from harness import body_size, fastcgi_procs, resolve_server, server_args, server_label, start_server, stop_server  # noqa: E402,E501
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -304,7 +304,7 @@ def comparison_args(ap) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     server_args(ap, port=8767)
-    ap.add_argument("--mapserv-procs", type=int, default=None, help="mapserv FastCGI processes (default: --workers)")
+    ap.add_argument("--mapserv-procs", type=int, default=None, help="mapserv FastCGI processes (default: 2 × cores + 1)")
     ap.add_argument("--mapserver-port", type=int, default=8768, help="lighttpd in front of mapserv")
     comparison_args(ap)
     ap.add_argument("--stock-epsg", action="store_true",
@@ -322,10 +322,8 @@ def main() -> None:
         raise SystemExit(f"{MAPSERV} was built without FastCGI support")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
-    from landdb.cli import default_workers
-
-    args.workers = args.workers or default_workers()
-    procs = args.mapserv_procs or args.workers
+    resolve_server(args)
+    procs = args.mapserv_procs or fastcgi_procs()
     url = normalize_url(args.database_url)
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -339,7 +337,7 @@ def main() -> None:
     ms_version = subprocess.run([MAPSERV, "-v"], capture_output=True, text=True).stdout.split(" OUTPUT=")[0]
 
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": args.workers, "threads": args.threads, "mapserv_procs": procs,
+                     "server": args.server, "workers": args.workers, "threads": args.threads, "mapserv_procs": procs,
                      "mapserver": ms_version, "cpus": os.cpu_count(), "cases": {}}
     def checks(base: str, app_base: str) -> dict:
         counts, short = check_counts(base, app_base, reqs, args.check)
@@ -361,8 +359,7 @@ def table(results: dict) -> str:
     head = (f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
             f"{results['duration_s']:g} s per cell. {results['mapserver']}: {results['mapserv_procs']} FastCGI "
             f"processes behind lighttpd, EPSG:5899 {results.get('epsg_5899', '')}. "
-            f"landdb: gunicorn {results['workers']} gthread workers × "
-            f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
+            f"landdb: {server_label(results)}. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
     return side_by_side_table(results, "mapserver", "MapServer", head)
 
 
@@ -374,7 +371,7 @@ def side_by_side(other: "MapServer", name: str, url: str, args, reqs: dict, chec
     other.start()
     app = None
     try:
-        app = start_server(url, args.port, args.workers, args.threads)
+        app = start_server(url, args.port, args.workers, args.threads, server=args.server)
         out = checks(base, app_base)
         out["cases"] = measure_cases(name, base, app_base, reqs, args.concurrency, args.duration, tmp)
         return out

@@ -3,7 +3,7 @@
 QGIS Server serves the very layer landdb publishes as `landdb:parcels` (same SQL, the same 12
 attributes, feature id = p.id, MultiPolygon in EPSG:5899) from the same PostGIS database, as a
 FastCGI WFS set up exactly as bench_mapserver.py sets up MapServer (whose code this reuses):
-`--qgis-procs` qgis_mapserv.fcgi processes (default: as many as gunicorn has workers) spawned by
+`--qgis-procs` qgis_mapserv.fcgi processes (default: 2 × cores + 1) spawned by
 spawn-fcgi on one Unix socket behind lighttpd, in a temp dir, as the current user. Each process
 keeps the project and its layer loaded (and its PostGIS connection open) between requests.
 
@@ -64,7 +64,7 @@ from string import Template
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import server_args  # noqa: E402
+from harness import fastcgi_procs, resolve_server, server_args, server_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -151,11 +151,16 @@ class QgisServer(MapServer):
         # The layer's SQL is MapServer's, from its mapfile template: both serve the same rows.
         mapfile = (MAPSERVER_TEMPLATES / "parcels.map.in").read_text()
         sql = mapfile.split('DATA "geom from (', 1)[1].split(") AS t USING UNIQUE id", 1)[0]
+        self.write_project({"sql": sql, "srid": 5899, "proj4": proj4.strip(), "extent": [round(v, 3) for v in ext]})
+
+    def write_project(self, layer: dict) -> None:
+        """The project (make_project.py's SPEC: the connection, URL and precision, and `layer`:
+        "sql" or "table", "srid", "extent", "proj4" when the datum shift must be pinned) and
+        lighttpd's configuration, in the temp dir."""
         url = make_url(self.database_url)
         spec = {"connection": {"host": url.host or "127.0.0.1", "port": url.port or 5432, "dbname": url.database,
                                "user": url.username, "password": url.password},
-                "sql": sql, "proj4": proj4.strip(), "extent": [round(v, 3) for v in ext],
-                "url": f"http://127.0.0.1:{self.port}/wfs", "precision": 8}
+                "url": f"http://127.0.0.1:{self.port}/wfs", "precision": 8, **layer}
         (self.tmp / "project.json").write_text(json.dumps(spec))
         (self.tmp / "home").mkdir(mode=0o700)
         out = subprocess.run([SYSTEM_PYTHON, "-W", "ignore::DeprecationWarning", str(MAKE_PROJECT),
@@ -245,7 +250,7 @@ def check_coordinates(q_base: str, app_base: str, boxes, n: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     server_args(ap, port=8770)
-    ap.add_argument("--qgis-procs", type=int, default=None, help="QGIS Server FastCGI processes (default: --workers)")
+    ap.add_argument("--qgis-procs", type=int, default=None, help="QGIS Server FastCGI processes (default: 2 × cores + 1)")
     ap.add_argument("--qgis-port", type=int, default=8771, help="lighttpd in front of QGIS Server")
     comparison_args(ap)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_qgis_server.json"))
@@ -260,10 +265,8 @@ def main() -> None:
         raise SystemExit(f"missing: {', '.join(missing)}. {INSTALL_HINT}")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
-    from landdb.cli import default_workers
-
-    args.workers = args.workers or default_workers()
-    procs = args.qgis_procs or args.workers
+    resolve_server(args)
+    procs = args.qgis_procs or fastcgi_procs()
     url = normalize_url(args.database_url)
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -276,7 +279,7 @@ def main() -> None:
                              capture_output=True, text=True).stdout.strip()
 
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": args.workers, "threads": args.threads, "qgis_procs": procs,
+                     "server": args.server, "workers": args.workers, "threads": args.threads, "qgis_procs": procs,
                      "qgis_server": f"QGIS Server {version or '?'}", "cpus": os.cpu_count(), "cases": {}}
     def checks(base: str, app_base: str) -> dict:
         counts, short = check_counts(base, app_base, reqs, args.check)
@@ -297,8 +300,7 @@ def table(results: dict) -> str:
     head = (f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
             f"{results['duration_s']:g} s per cell. {results['qgis_server']}: {results['qgis_procs']} FastCGI "
             f"processes behind lighttpd, EPSG:5899 → 4326 pinned to the database's datum shift. "
-            f"landdb: gunicorn {results['workers']} gthread workers × "
-            f"{results['threads']} threads. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
+            f"landdb: {server_label(results)}. {results['cpus']} CPUs shared by the servers, PostGIS and wrk.")
     lines = [side_by_side_table(results, "qgis", "QGIS", head), "", "Requests (first input of each case):", ""]
     for case, r in results["cases"].items():
         lines.append(f"- {case}: QGIS Server `{r['qgis_request']}`; landdb `{r['landdb_request']}`")

@@ -3,17 +3,17 @@
 For each operation — code lookup, point lookup, near, and a bbox search returning 1 000 parcels —
 it measures, in the same run and at the same concurrency:
 
-  app     the endpoint through gunicorn (the production server), driven by wrk;
+  app     the endpoint through the production server (`landdb serve`'s), driven by wrk;
   raw     the very SQL statements the endpoint runs (captured from the core), sent straight to
           PostGIS with psycopg2 from N processes — the database's ceiling; a single statement is
           prepared once per connection and executed, as the app does;
-  const   a constant body of the same size through the same gunicorn (the bench-only route
+  const   a constant body of the same size through the same server (the bench-only route
           /api/v1/bench/constant, on only with LANDDB_BENCH_ROUTES=1) — the HTTP ceiling;
   floor   (code lookup only) /api/v1/bench/floor/{code}: the lookup's prepared statement on a
           pooled connection and its text as the body, nothing else — the least any
           database-backed answer costs in this app on this machine.
 
-The server is started with the production command line (`landdb serve`'s gunicorn arguments,
+The server is started with the production command line (`landdb serve`'s server and arguments,
 access log off); app, const and floor are each measured --repeat times and the best run kept
 (see harness.best_of).
 
@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, body_size, ratio_table, server_args, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, ratio_table, resolve_server, server_args, start_server, stop_server  # noqa: E402,E501
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -259,13 +259,12 @@ def main() -> None:
     engine.dispose()
 
     base = f"http://127.0.0.1:{args.port}"
-    from landdb.cli import default_workers
-
-    workers = args.workers or default_workers()
-    server = start_server(url, args.port, workers, args.threads,
+    resolve_server(args)
+    workers = args.workers
+    server = start_server(url, args.port, workers, args.threads, server=args.server,
                           env={"LANDDB_BENCH_ROUTES": "1", "LANDDB_POOL_SIZE": str(args.threads)})
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
+                     "server": args.server, "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
                      "ops": {}}
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Benchmark of registering transfers: transactions/s and latency at N clients, each client
 transferring parcels of its own (distinct parcels, so no 409s), measured three ways in one run:
 
-  http    POST /api/v1/transactions through gunicorn (the production server), N client processes;
+  http    POST /api/v1/transactions through `landdb serve`'s server and command line, N client processes;
   core    `landdb.registry.register` called directly from N processes (no HTTP);
   raw     the same writes as hand-written SQL through psycopg2 from N processes, without the
           registry's validation and answer — the database's ceiling for this work.
@@ -23,18 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import start_server as start_app  # noqa: E402
+from harness import stop_server  # noqa: E402
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -225,27 +225,16 @@ def measure(mode: str, clients: int, per_client: int, url: str, base_url: str = 
             "wall_s": round(wall, 1)}
 
 
-def start_server(url: str, port: int, workers: int) -> tuple[subprocess.Popen, str, str]:
+def start_server(url: str, port: int, workers: int | None, server: str | None) -> tuple[subprocess.Popen, str, str]:
+    """The app under `landdb serve`'s server (harness.start_server) and an officer's API key."""
     from landdb import auth
 
     engine = create_engine(url)
     with Session(engine) as s, s.begin():
         key, _ = auth.create_key(s, "bench officer", "officer")
     engine.dispose()
-    env = dict(os.environ, DATABASE_URL=url, LANDDB_RATE_LIMIT="", LANDDB_RATE_LIMIT_PUBLIC="",
-               LANDDB_POOL_SIZE=str(4), LANDDB_MAX_OVERFLOW="4")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "gthread", "--threads", "4", "api.wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/healthz").read()
-            break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    return proc, base, key
+    proc = start_app(url, port, workers, 4, env={"LANDDB_POOL_SIZE": "4", "LANDDB_MAX_OVERFLOW": "4"}, server=server)
+    return proc, f"http://127.0.0.1:{port}", key
 
 
 def main() -> None:
@@ -254,7 +243,8 @@ def main() -> None:
     ap.add_argument("--database", default="landdb_bench_tx", help="the bench's own database (re-created)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--per-client", type=int, default=100)
-    ap.add_argument("--workers", type=int, default=3, help="gunicorn workers for the http mode")
+    ap.add_argument("--http-server", default=None, help="the app's HTTP server (default: as `landdb serve`)")
+    ap.add_argument("--workers", type=int, default=None, help="its workers for the http mode (default: as `landdb serve`)")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_transactions.json"))
@@ -265,12 +255,11 @@ def main() -> None:
     rows = []
     for mode in modes:
         if mode == "http":
-            proc, base, key = start_server(url, a.port, a.workers)
+            proc, base, key = start_server(url, a.port, a.workers, a.http_server)
             try:
                 rows.append(measure(mode, a.clients, a.per_client, url, base, key))
             finally:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(10)
+                stop_server(proc)
         else:
             rows.append(measure(mode, a.clients, a.per_client, url))
         print(rows[-1], flush=True)

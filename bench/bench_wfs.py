@@ -5,15 +5,15 @@ In one run, at the same concurrency, for each case —
   json1000  the same bboxes as GeoJSON (outputFormat=application/json)
   one       GetFeature of a bbox holding one parcel, GML 3.2
 — it measures:
-  app     the /wfs request through gunicorn (the production server's command line, as
+  app     the /wfs request through the production server's command line (as
           `landdb serve` runs it, access log off), driven by wrk;
   raw     the very SQL the request runs (one SELECT that counts numberMatched and renders the
           features), fetched whole, sent straight to PostGIS with psycopg2 from N processes,
           prepared once per connection as the app does (bench_rest.run_raw);
-  const   a constant body of the same size through the same gunicorn (bench-only route
+  const   a constant body of the same size through the same server (bench-only route
           /wfs/_bench/constant, on only with LANDDB_WFS_BENCH=1) — the HTTP ceiling.
 app and const are each measured --repeat times and the best run kept (harness.best_of).
-Then the peak RSS of a gunicorn worker while it streams the whole parcel layer as GML 3.2.
+Then the peak RSS of a server worker while it streams the whole parcel layer as GML 3.2.
 
 Usage (a database of its own holding the parcels, e.g. from `landdb sample generate --parcels 200000`
 then `landdb sample load`):
@@ -37,7 +37,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, body_size, ratio_table, server_args, start_server, stop_server  # noqa: E402
+from harness import best_of, body_size, ratio_table, resolve_server, server_args, start_server, stop_server  # noqa: E402,E501
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,11 +115,12 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def full_layer_rss(database_url: str, port: int, n_parcels: int) -> dict:
-    """Stream the whole layer as GML 3.2 from a one-worker gunicorn; sample the worker's RSS."""
-    server = start_server(database_url, port, 1, 1, env={"LANDDB_WFS_BENCH": "1", "LANDDB_POOL_SIZE": "1"})
+def full_layer_rss(database_url: str, port: int, n_parcels: int, server: str | None = None) -> dict:
+    """Stream the whole layer as GML 3.2 from a one-worker server; sample the worker's RSS."""
+    proc = start_server(database_url, port, 1, 1, env={"LANDDB_WFS_BENCH": "1", "LANDDB_POOL_SIZE": "1"},
+                        server=server)
     try:
-        worker = _children(server.pid)[0]
+        worker = _children(proc.pid)[0]
         before = _rss_kb(worker)
         peak = [before]
         done = threading.Event()
@@ -144,7 +145,7 @@ def full_layer_rss(database_url: str, port: int, n_parcels: int) -> dict:
         t.join()
         return {"bytes": size, "seconds": elapsed, "rss_before_mb": before / 1024, "rss_peak_mb": peak[0] / 1024}
     finally:
-        stop_server(server)
+        stop_server(proc)
 
 
 def main() -> None:
@@ -173,13 +174,12 @@ def main() -> None:
     engine.dispose()
 
     base = f"http://127.0.0.1:{args.port}"
-    from landdb.cli import default_workers
-
-    workers = args.workers or default_workers()
+    resolve_server(args)
+    workers = args.workers
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
+                     "server": args.server, "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
                      "cases": {}}
-    server = start_server(url, args.port, workers, args.threads,
+    server = start_server(url, args.port, workers, args.threads, server=args.server,
                           env={"LANDDB_WFS_BENCH": "1", "LANDDB_POOL_SIZE": str(args.threads)})
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +200,7 @@ def main() -> None:
     finally:
         stop_server(server)
     if not args.skip_rss:
-        results["full_layer_gml"] = full_layer_rss(url, args.port + 1, n_parcels)
+        results["full_layer_gml"] = full_layer_rss(url, args.port + 1, n_parcels, args.server)
         print(f"full layer: {json.dumps(results['full_layer_gml'])}", file=sys.stderr)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

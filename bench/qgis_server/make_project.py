@@ -4,9 +4,11 @@ Run with the system Python that has PyQGIS (python3-qgis), headless:
 
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 bench/qgis_server/make_project.py SPEC.json OUT.qgs
 
-SPEC.json (written by bench_qgis_server.py) holds the PostGIS connection, the layer's SQL,
-the extent, the WFS URL, the geometry precision and the database's own definition of EPSG:5899
-(its PROJ string, with the +towgs84 datum shift). Prints the layer id and the 5899 -> 4326 operation.
+SPEC.json (written by bench_qgis_server.py) holds the PostGIS connection, the layer — its SQL
+("sql") or a table of the public schema ("table"), its "srid" (default 5899) —, the extent, the
+WFS URL, the geometry precision and, for EPSG:5899, the database's own definition of it ("proj4":
+its PROJ string, with the +towgs84 datum shift). Prints the layer id and the 5899 -> 4326 operation
+(empty when no "proj4" is given).
 """
 
 import json
@@ -18,34 +20,46 @@ from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsDataSour
                        QgsProject, QgsVectorLayer, QgsWkbTypes)
 
 
-def main(spec_path: str, out_path: str) -> None:
-    spec = json.load(open(spec_path))
-    app = QgsApplication([], False)
-    app.initQgis()
-    project = QgsProject.instance()
-    crs = QgsCoordinateReferenceSystem("EPSG:5899")
-    wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
-    project.setCrs(crs)
+def pin_datum_shift(project, proj4: str, crs, wgs84) -> str:
+    """Set the project's transform context to the one EPSG:5899 -> EPSG:4326 operation `proj4` gives."""
     # The datum shift: QGIS transforms EPSG:5899 <-> EPSG:4326 (the reverse is the inverse) with the
     # one operation the database's definition of EPSG:5899 (a PROJ string with +towgs84) gives,
     # set in the project's transform context, rather than one of those PROJ offers for EPSG:5899.
     # (QGIS itself would identify that string as PROJ's EPSG:5899 and drop its +towgs84, so the
     # operation comes from PROJ's projinfo, in QGIS's lon/lat order.)
-    out = subprocess.run(["projinfo", "-s", spec["proj4"] + " +type=crs", "-t", "EPSG:4326", "-o", "PROJ",
+    out = subprocess.run(["projinfo", "-s", proj4 + " +type=crs", "-t", "EPSG:4326", "-o", "PROJ",
                           "--single-line", "-q"], capture_output=True, text=True, check=True).stdout.strip()
     operation = out.removesuffix("+step +proj=axisswap +order=2,1").strip()
     if "+proj=helmert" not in operation or "\n" in operation:
-        raise SystemExit(f"unexpected operation from {spec['proj4']} to EPSG:4326: {out}")
+        raise SystemExit(f"unexpected operation from {proj4} to EPSG:4326: {out}")
     ctx = project.transformContext()
     if not ctx.addCoordinateOperation(crs, wgs84, operation, False):
         raise SystemExit(f"QGIS refused the coordinate operation {operation}")
     project.setTransformContext(ctx)
+    return operation
+
+
+def main(spec_path: str, out_path: str) -> None:
+    spec = json.load(open(spec_path))
+    app = QgsApplication([], False)
+    app.initQgis()
+    project = QgsProject.instance()
+    srid = spec.get("srid", 5899)
+    crs = QgsCoordinateReferenceSystem(f"EPSG:{srid}")
+    wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+    project.setCrs(crs)
+    operation = ""
+    if "proj4" in spec:
+        operation = pin_datum_shift(project, spec["proj4"], crs, wgs84)
 
     c = spec["connection"]
     uri = QgsDataSourceUri()
     uri.setConnection(c["host"], str(c["port"]), c["dbname"], c["user"], c.get("password") or "")
-    uri.setDataSource("", f"({spec['sql']})", "geom", "", "id")
-    uri.setSrid("5899")
+    if "table" in spec:
+        uri.setDataSource("public", spec["table"], "geom", "", "id")
+    else:
+        uri.setDataSource("", f"({spec['sql']})", "geom", "", "id")
+    uri.setSrid(str(srid))
     uri.setWkbType(QgsWkbTypes.MultiPolygon)
     uri.setUseEstimatedMetadata(True)
     uri.setParam("checkPrimaryKeyUnicity", "0")
@@ -59,7 +73,7 @@ def main(spec_path: str, out_path: str) -> None:
     project.writeEntry("WMSServiceCapabilities", "/", True)
     project.writeEntry("WMSServiceTitle", "/", "landdb (QGIS Server)")
     project.writeEntry("WMSExtent", "/", [str(v) for v in ext])
-    project.writeEntry("WMSCrsList", "/", ["EPSG:5899", "EPSG:4326"])
+    project.writeEntry("WMSCrsList", "/", sorted({f"EPSG:{srid}", "EPSG:4326"}))
     project.writeEntry("WFSUrl", "/", spec["url"])
     project.writeEntry("WFSLayers", "/", [layer.id()])
     project.writeEntry("WFSLayersPrecision", "/" + layer.id(), spec["precision"])
