@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Flask, Response, json, request, url_for
 
 from landdb import auth as core_auth
-from landdb import journal, registry
+from landdb import dry_run, journal, registry
 from landdb import transactions as core
 from landdb.errors import InvalidInput
 
@@ -54,6 +54,12 @@ _TX_DOC = {"type": "object", "properties": {
     "parcels": {"type": "array", "items": {"type": "object"}},
     "closed": {"type": "object"}, "opened": {"type": "object"}}}
 
+_DRY_RUN_DOC = {"type": "object", "required": ["dry_run"], "properties": {
+    "dry_run": {"type": "boolean", "enum": [True]}, "kind": {"type": "string"},
+    "effective_date": {"type": "string", "format": "date"}, "dossier_no": {"type": "string", "nullable": True},
+    "parcels": {"type": "array", "items": {"type": "object"}},
+    "closed": {"type": "object"}, "opened": {"type": "object"}}}
+
 
 def _detail() -> str:
     principal = current_principal()
@@ -75,13 +81,38 @@ def _log_personal(session, answer: dict, endpoint: str) -> None:
         record_personal_data_read(endpoint, core.parcel_ids_of(session, answer["id"]), parties)
 
 
+def _dry_run_asked() -> bool:
+    value = request.args.get("dry_run", "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidInput("dry_run must be true or false", field="dry_run")
+    return value in ("true", "1")
+
+
+def _dry_run(session, body, principal) -> Response:
+    """The registration's checks and effects, rolled back: what would be closed and opened, 200."""
+    try:
+        answer, replayed = dry_run.dry_run(
+            session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
+            idempotency_key=request.headers.get("Idempotency-Key"))
+    finally:
+        session.rollback()
+    # Parties by id only: a dry run writes nothing, not even an access-log row.
+    return _json(core.redact(answer, "rights"), 200, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
 @blp.route("/transactions", methods=["POST"])
 @require(core_auth.TRANSACTIONS_WRITE)
 @blp.doc(requestBody=_BODY_DOC, security=[{"bearerAuth": []}], parameters=[{
+    "in": "query", "name": "dry_run", "required": False, "schema": {"type": "boolean", "default": False},
+    "description": "Run every check and effect and answer what would be closed and opened (200, "
+                   "`dry_run: true`, no id/seq/hash), then roll back: nothing is written, not even the journal "
+                   "row or the Idempotency-Key; refused exactly as the registration would be (400/404/409/422)"}, {
     "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200},
     "description": "Retrying with the same key and body returns the first answer and registers nothing new"}],
     responses={"201": {"description": "Registered (or, with a used Idempotency-Key, the first answer again)",
-                       "content": {"application/json": {"schema": _TX_DOC}}}})
+                       "content": {"application/json": {"schema": _TX_DOC}}},
+               "200": {"description": "With dry_run=true: what the registration would close and open; nothing written",
+                       "content": {"application/json": {"schema": _DRY_RUN_DOC}}}})
 @blp.alt_response(400, response="BAD_REQUEST", description="Malformed body or unknown field")
 @blp.alt_response(401, response="UNAUTHORIZED")
 @blp.alt_response(403, response="FORBIDDEN", description="The key lacks transactions:write")
@@ -96,6 +127,8 @@ def post_transaction():
         raise InvalidInput("the body must be a JSON object (Content-Type: application/json)")
     principal = current_principal()
     session = get_session()
+    if _dry_run_asked():
+        return _dry_run(session, body, principal)
     # The writer sees the rights it registered (party ids); names only with owners:read.
     detail = "personal" if core_auth.sees_personal_data(principal) else "rights"
     try:
