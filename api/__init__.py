@@ -19,8 +19,10 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import auth, db, errors, health
+    from . import auth, db, errors, health, logs, metrics
 
+    logs.init_app(app)
+    metrics.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -63,21 +63,24 @@ from landdb import auth as core
 from landdb.config import Settings
 from landdb.errors import Forbidden, Unauthorized
 
-from .db import get_session
+from landdb import metrics
+
+from .db import get_primary_session, get_session
 from .errors import problem
 
 log = logging.getLogger(__name__)
 
 #: endpoints that answer whoever asks, without authentication or rate limits.
-OPEN_ENDPOINTS = frozenset({"health.healthz"})
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape"})
 
 #: response headers a browser script may read across origins.
 EXPOSED_HEADERS = (
     "Link", "Location", "ETag", "Retry-After", "Content-Crs", "WWW-Authenticate",
-    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Consistency-Token", "X-Request-Id",
 )
 _ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-_ALLOWED_HEADERS = "Authorization, Content-Type, Accept, If-None-Match, If-Match, Idempotency-Key"
+_ALLOWED_HEADERS = ("Authorization, Content-Type, Accept, If-None-Match, If-Match, Idempotency-Key,"
+                    " Consistency-Token, X-Request-Id")
 
 
 # --- for views ----------------------------------------------------------------------------------
@@ -122,8 +125,9 @@ def record_personal_data_read(
     endpoint: str, parcel_ids: Iterable[int] = (), party_ids: Iterable[int] = ()
 ) -> None:
     """Log that this request's response carries personal data, and commit it (see the module
-    docstring for when to call it)."""
-    session = get_session()
+    docstring for when to call it). The row goes to the primary also when the request reads
+    from the replica."""
+    session = get_primary_session()
     core.log_personal_data_access(
         session, current_principal(), endpoint, parcel_ids, party_ids, request.remote_addr
     )
@@ -220,6 +224,7 @@ class RateLimits:
         g.rate_limit = (shown.amount, max(0, remaining), int(reset_at))
         if breached is None:
             return None
+        metrics.RATE_LIMITED.labels(ident[0]).inc()
         resp = problem(429, f"too many requests {what} (limit {breached}); retry later", code="rate_limited")
         resp.headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
         return resp

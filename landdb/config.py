@@ -59,6 +59,19 @@ class Settings:
     #: X-Forwarded-For; 0 trusts no forwarding header. The client address that rate limits and
     #: the personal-data access log use comes from it.
     proxy_count: int = 0
+    #: how long a read carrying a consistency token waits for the replica to replay it before
+    #: the primary serves it instead.
+    replica_wait_ms: int = 250
+    #: the replica is asked how far it has replayed (and whether it answers) at most this often
+    #: per process; after a failure it is left alone for `replica_retry_ms`.
+    replica_probe_ms: int = 1000
+    replica_retry_ms: int = 5000
+    #: seconds to wait for a new database connection (0: the driver's default, no limit).
+    connect_timeout_s: int = 3
+    #: `json`: one JSON object per log line (access and error logs, with the request id);
+    #: `text`: Python's plain format. `access_log` 0 turns the per-request line off.
+    log_format: str = "json"
+    access_log: int = 1
     #: extra keys for the app (e.g. rate limits); kept as strings.
     extra: dict[str, str] = field(default_factory=dict)
 

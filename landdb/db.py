@@ -1,20 +1,27 @@
-"""Engines, connection pools and sessions: one engine per process and database URL."""
+"""Engines, connection pools and sessions: one engine per process and database URL; the replica's state."""
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterator
 
+import psycopg2.errors
+import psycopg2.extensions
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import metrics
 from .config import Settings
 from .errors import DatabaseUnavailable
 
+log = logging.getLogger(__name__)
 _engines: dict[tuple, Engine] = {}
 _lock = threading.Lock()
 
@@ -35,19 +42,60 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+#: What this thread's statements are tagged with (e.g. `request_id=…`): an SQL comment before
+#: each statement, so pg_stat_activity and the server's slow-query log name the request.
+_statement_tag: ContextVar[str | None] = ContextVar("landdb_statement_tag", default=None)
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._=:-]")
+
+
+def tag_statements(tag: str | None) -> None:
+    """Tag every statement this thread (or task) sends from now on with `/* tag */` (None: no
+    tag). Characters that could end the comment or look like a bind parameter are dropped."""
+    _statement_tag.set(_TAG_UNSAFE.sub("", tag)[:120] if tag else None)
+
+
+def statement_tag() -> str | None:
+    return _statement_tag.get()
+
+
+class TaggedCursor(psycopg2.extensions.cursor):
+    """A psycopg2 cursor that puts the thread's tag before each statement as a comment (every
+    statement goes through one: SQLAlchemy's, server-side cursors, our prepared EXECUTEs) and
+    counts statements cancelled by the statement timeout."""
+
+    def execute(self, query, vars=None):
+        tag = _statement_tag.get()
+        if tag and isinstance(query, str):
+            query = f"/* {tag} */ {query}"
+        try:
+            return super().execute(query, vars)
+        except psycopg2.errors.QueryCanceled as err:
+            if "statement timeout" in str(err):
+                metrics.STATEMENT_TIMEOUTS.inc()
+            raise
+
+
 def get_engine(settings: Settings, *, read_only: bool = False, autocommit: bool = False) -> Engine:
     """Return the process-wide engine for these settings, creating it on first use.
 
-    With `autocommit`, a second pool whose connections are in autocommit mode from the start
-    and are never reset on return: for reads of one statement, which need no transaction (no
-    BEGIN/ROLLBACK round trips, no switching a pooled connection in and out of autocommit).
+    With `read_only`, the engine of the read replica (`settings.read_database_url`; the primary
+    when there is none). With `autocommit`, a second pool whose connections are in autocommit
+    mode from the start and are never reset on return: for reads of one statement, which need
+    no transaction (no BEGIN/ROLLBACK round trips, no switching a pooled connection in and out
+    of autocommit).
     """
-    url = normalize_url((settings.read_database_url if read_only else "") or settings.database_url)
-    key = (url, settings.statement_timeout_ms, settings.pool_size, settings.max_overflow, autocommit)
+    replica = bool(read_only and settings.read_database_url)
+    url = normalize_url(settings.read_database_url if replica else settings.database_url)
+    key = (url, settings.statement_timeout_ms, settings.pool_size, settings.max_overflow, autocommit,
+           settings.connect_timeout_s)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
             mode = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+            extra = {}
+            if "connect_timeout" not in make_url(url).query and settings.connect_timeout_s > 0:
+                # An unreachable host must not hold a request (or a health check) for minutes.
+                extra["connect_timeout"] = int(settings.connect_timeout_s)
             engine = create_engine(
                 url,
                 pool_size=settings.pool_size,
@@ -62,11 +110,27 @@ def get_engine(settings: Settings, *, read_only: bool = False, autocommit: bool 
                     "options": f"-c statement_timeout={int(settings.statement_timeout_ms)}"
                     " -c timezone=UTC -c jit=off",
                     "application_name": "landdb",
+                    "cursor_factory": TaggedCursor,
+                    **extra,
                 },
             )
             _ping_when_idle(engine)
+            _count_checkouts(engine, "replica" if replica else "primary", "autocommit" if autocommit else "transaction")
             _engines[key] = engine
         return engine
+
+
+def _count_checkouts(engine: Engine, database: str, pool: str) -> None:
+    """Keep the pool-usage gauge in step with checkouts and returns."""
+    in_use = metrics.POOL_IN_USE.labels(database, pool)
+
+    @event.listens_for(engine, "checkout")
+    def _out(dbapi_conn, record, proxy):
+        in_use.inc()
+
+    @event.listens_for(engine, "checkin")
+    def _in(dbapi_conn, record):
+        in_use.dec()
 
 
 def _ping_when_idle(engine: Engine) -> None:
@@ -119,7 +183,11 @@ class LanddbSession(Session):
         if self._autocommit_bind is None or self.in_transaction():
             return None
         if self._autocommit_conn is None:
-            self._autocommit_conn = self._autocommit_bind.raw_connection()
+            try:
+                self._autocommit_conn = self._autocommit_bind.raw_connection()
+            except psycopg2.Error as err:  # the pool raises the driver's own error: wrap it as
+                # SQLAlchemy does for every other statement, so the API answers 503, not 500
+                raise exc.DBAPIError.instance("connect", None, err, psycopg2.Error) from err
         return self._autocommit_conn
 
     def close(self) -> None:
@@ -157,3 +225,126 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+# --- the read replica ---------------------------------------------------------------------------
+
+_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
+
+
+def parse_lsn(value: str) -> int:
+    """A WAL position as PostgreSQL prints it (`16/B374D848`) → an integer; ValueError if not one."""
+    if not _LSN.match(value or ""):
+        raise ValueError(f"{value!r} is not a WAL position like 0/16B3748")
+    high, low = value.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def format_lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def commit_lsn(engine: Engine) -> int:
+    """A WAL position at or past every transaction already committed on this (primary) server,
+    which a replica will receive without waiting for more WAL to be written.
+
+    Read right after a commit. With synchronous_commit on (the default) a commit returns once
+    its WAL is flushed, so the flush position covers it; WAL inserted after that may sit in a
+    half-filled buffer page, unsent, until the next commit, so the insert position could stay
+    out of a replica's reach. With synchronous_commit off the insert position is the only one
+    that surely covers the commit."""
+    with engine.connect() as conn:
+        return parse_lsn(conn.execute(text(
+            "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN pg_current_wal_insert_lsn()"
+            " ELSE pg_current_wal_flush_lsn() END::text")).scalar_one())
+
+
+class Replica:
+    """What this process knows of a streaming replica: whether to use it, how far it has replayed.
+
+    Nothing here must be shared between processes: each finds out for itself, with one cheap
+    query at most every `probe_s` (and on every read that carries a consistency token the
+    replica has not yet reached). A connection failure marks it down for `retry_s`; reads go to
+    the primary meanwhile.
+    """
+
+    def __init__(self, engine: Engine, *, probe_s: float = 1.0, retry_s: float = 5.0):
+        self.engine = engine  # the replica's autocommit engine
+        self.probe_s, self.retry_s = probe_s, retry_s
+        self.down_until = 0.0
+        self.checked_at = -1e9
+        #: the highest WAL position seen replayed; None = not a standby (sees every commit).
+        self.replayed: int | None = 0
+        self._lock = threading.Lock()
+
+    def mark_down(self, why: str) -> None:
+        """Send reads to the primary for `retry_s`; logged and counted (landdb_replica_failures)."""
+        self.down_until = time.monotonic() + self.retry_s
+        self.checked_at = -1e9
+        metrics.REPLICA_FAILURES.inc()
+        log.warning("read replica unreachable (%s): reads go to the primary for %.0f s", why, self.retry_s)
+
+    def usable(self) -> bool:
+        """False while marked down; else True, probing it first when not heard of for `probe_s`."""
+        now = time.monotonic()
+        if now < self.down_until:
+            return False
+        if now - self.checked_at < self.probe_s:
+            return True
+        try:
+            self._refresh()
+        except exc.DBAPIError as err:
+            self.mark_down(f"probe: {err.orig.__class__.__name__}")
+            return False
+        return True
+
+    def has_replayed(self, lsn: int, wait_s: float) -> bool:
+        """True once the replica has replayed WAL up to `lsn`, polling for at most `wait_s`.
+
+        Raises the driver's error (as SQLAlchemy's DBAPIError) when the replica cannot be asked."""
+        deadline = time.monotonic() + wait_s
+        pause = 0.002
+        while True:
+            if self.replayed is None or self.replayed >= lsn:
+                return True
+            self._refresh()
+            if self.replayed is None or self.replayed >= lsn:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+
+    def _refresh(self) -> None:
+        with self.engine.connect() as conn:
+            value = conn.execute(text("SELECT pg_last_wal_replay_lsn()::text")).scalar_one()
+        with self._lock:
+            self.checked_at = time.monotonic()
+            if value is None:
+                self.replayed = None
+            elif self.replayed is not None:
+                self.replayed = max(self.replayed, parse_lsn(value))
+
+
+def replica_lag(replica: Engine, primary: Engine | None) -> dict:
+    """How far the replica is behind: `lag_bytes` (primary's WAL position minus what the replica
+    replayed; None when the primary cannot be asked) and `lag_seconds` (0 when it has replayed
+    everything it received, else the age of the last transaction replayed). Raises DBAPIError
+    when the replica does not answer."""
+    with replica.connect() as conn:
+        standby, replayed, seconds = conn.execute(text(
+            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+            " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+            " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8")).one()
+    if not standby:
+        return {"standby": False, "lag_bytes": 0, "lag_seconds": 0.0}
+    lag_bytes = None
+    if primary is not None and replayed is not None:
+        try:
+            lag_bytes = max(0, commit_lsn(primary) - parse_lsn(replayed))
+        except exc.DBAPIError:
+            pass
+    # None: behind, but nothing replayed since the replica started (no timestamp to age).
+    lag_seconds = None if seconds is None else round(max(0.0, seconds), 3)
+    return {"standby": True, "lag_bytes": lag_bytes, "lag_seconds": lag_seconds, "replayed_lsn": replayed}
