@@ -34,13 +34,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure(log_format: str) -> None:
-    """One handler on the root logger writing to stderr: JSON lines (`json`) or plain text."""
-    root = logging.getLogger()
-    if any(getattr(h, "landdb", False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.landdb = True
+def make_handler(log_format: str, stream=None) -> logging.Handler:
+    """A handler writing JSON lines (`json`) or plain text to `stream` (stderr), with request ids."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                                            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
@@ -48,6 +44,16 @@ def configure(log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure(log_format: str) -> None:
+    """Install `make_handler(log_format)` on the root logger, once per process, at level INFO."""
+    root = logging.getLogger()
+    if any(getattr(h, "landdb", False) for h in root.handlers):
+        return
+    handler = make_handler(log_format)
+    handler.landdb = True
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)

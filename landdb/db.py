@@ -70,9 +70,35 @@ class TaggedCursor(psycopg2.extensions.cursor):
         try:
             return super().execute(query, vars)
         except psycopg2.errors.QueryCanceled as err:
-            if "statement timeout" in str(err):
-                metrics.STATEMENT_TIMEOUTS.inc()
+            _count_timeout(err)
             raise
+
+    # A server-side cursor's query runs on its fetches.
+    def fetchone(self):
+        try:
+            return super().fetchone()
+        except psycopg2.errors.QueryCanceled as err:
+            _count_timeout(err)
+            raise
+
+    def fetchmany(self, size=None):
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except psycopg2.errors.QueryCanceled as err:
+            _count_timeout(err)
+            raise
+
+    def fetchall(self):
+        try:
+            return super().fetchall()
+        except psycopg2.errors.QueryCanceled as err:
+            _count_timeout(err)
+            raise
+
+
+def _count_timeout(err: Exception) -> None:
+    if "statement timeout" in str(err):
+        metrics.STATEMENT_TIMEOUTS.inc()
 
 
 def get_engine(settings: Settings, *, read_only: bool = False, autocommit: bool = False) -> Engine:

@@ -1,4 +1,4 @@
-"""GET /healthz answers 200 when PostGIS answers and 503 when it does not."""
+"""GET /healthz answers 200 when PostGIS answers and 503 when it does not; /readyz likewise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from landdb.config import Settings
 def test_healthz_ok(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200
-    assert resp.json == {"status": "ok", "database": "ok"}
+    assert resp.json == {"status": "ok", "database": "ok", "primary": {"status": "ok"}}
+    assert client.get("/readyz").json == {"status": "ready", "databases": ["primary"]}
 
 
 def test_healthz_database_down():
@@ -16,9 +17,12 @@ def test_healthz_database_down():
 
     # A socket directory where no server listens.
     settings = Settings(database_url="postgresql://landdb@/nowhere?host=/nonexistent&connect_timeout=1")
-    resp = create_app(settings, testing=True).test_client().get("/healthz")
+    client = create_app(settings, testing=True).test_client()
+    resp = client.get("/healthz")
     assert resp.status_code == 503
-    assert resp.json["database"] == "unavailable"
+    assert resp.json["database"] == "unavailable" and resp.json["primary"] == {"status": "unavailable"}
+    assert int(resp.headers["Retry-After"]) > 0
+    assert client.get("/readyz").status_code == 503
 
 
 def test_unknown_path_is_a_problem_document(client):
