@@ -24,7 +24,7 @@ run: venv db
 	DATABASE_URL="$$(cat .landdb/app_database_url)" $(BIN)/landdb serve --port $(PORT)
 
 test: venv
-	scripts/install-system.sh postgis gdal qgis chromium
+	scripts/install-system.sh postgis gdal qgis chromium redis
 	$(BIN)/pytest
 
 clean:

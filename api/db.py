@@ -8,9 +8,9 @@ request opens: `get_session()` and `current_app.config["LANDDB_SESSIONMAKER"]()`
 holds whatever the read code does with them.
 
 Read-your-writes: an answer whose request committed on the primary carries `Consistency-Token`
-(a WAL position at or past its commit). A later request sending that header back is served by
-the replica once the replica has replayed that far (waiting at most `LANDDB_REPLICA_WAIT_MS`),
-else by the primary. A replica that does not answer is left alone for `LANDDB_REPLICA_RETRY_MS`
+(a WAL position at or past its commit), also as a cookie valid for a minute (browsers). A later
+request sending it back (the header, else the cookie) is served by the replica once the replica
+has replayed that far (waiting at most `LANDDB_REPLICA_WAIT_MS`), else by the primary. A replica that does not answer is left alone for `LANDDB_REPLICA_RETRY_MS`
 (reads go to the primary, logged and counted); a read that fails because the replica went away
 under it is run again on the primary. A database that does not answer gives 503 with
 `Retry-After`.
@@ -37,6 +37,10 @@ from landdb.config import Settings
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "Consistency-Token"
+#: the same token as a short-lived cookie, for browsers: the page a form's POST redirects to
+#: (the web application's registrations) reads its own write without any script.
+TOKEN_COOKIE = "landdb_consistency"
+TOKEN_COOKIE_SECONDS = 60
 #: POSTs that only read: WFS and OGC API requests in XML/JSON bodies, the REST query by geometry.
 READ_ONLY_POSTS = re.compile(r"^/(?:wfs|ogc)(?:/|$)|^/api/v1/parcels/query/?$")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -142,6 +146,11 @@ def _route_request() -> Response | None:
 
             return problem(400, f"{TOKEN_HEADER} must be a token from an earlier answer, like 0/16B3748",
                            code="invalid_input", field=TOKEN_HEADER)
+    elif TOKEN_COOKIE in request.cookies:
+        try:
+            lsn = core_db.parse_lsn(request.cookies[TOKEN_COOKIE])
+        except ValueError:
+            pass  # a stale or mangled cookie: read without it
     if not is_read_only():
         g.db_route, reason = "primary", "write"
     elif dbs.state is None:
@@ -178,7 +187,10 @@ def _answer_headers(resp: Response) -> Response:
     on 503s (a database not answering)."""
     if g.get("db_committed") and not is_read_only() and resp.status_code < 400:
         try:
-            resp.headers[TOKEN_HEADER] = core_db.format_lsn(core_db.commit_lsn(databases().primary_engine))
+            token = core_db.format_lsn(core_db.commit_lsn(databases().primary_engine))
+            resp.headers[TOKEN_HEADER] = token
+            resp.set_cookie(TOKEN_COOKIE, token, max_age=TOKEN_COOKIE_SECONDS, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
         except DBAPIError as exc:  # committed, but the primary went away since: no token
             log.warning("no consistency token: %s", exc.__class__.__name__)
     if resp.status_code == 503 and "Retry-After" not in resp.headers:

@@ -84,7 +84,8 @@ def _count(resp: Response) -> Response:
     if request.endpoint == REGISTRATION_ENDPOINT:
         body = request.get_json(silent=True)
         kind = body.get("kind") if isinstance(body, dict) else None
-        metrics.REGISTRATIONS.labels(kind if kind in KINDS else "unknown", str(resp.status_code)).inc()
+        metrics.REGISTRATIONS.labels(kind if isinstance(kind, str) and kind in KINDS else "unknown",
+                                     str(resp.status_code)).inc()
     started = g.get("started")
     if started is not None:
         latency = metrics.LATENCY.labels(method, route)

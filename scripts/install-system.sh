@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
-#   scripts/install-system.sh [postgis] [gdal] [qgis] [chromium] [mapserver] [qgis-server]
+#   scripts/install-system.sh [postgis] [gdal] [qgis] [chromium] [redis] [mapserver] [qgis-server]
 set -euo pipefail
 
 want=()
@@ -21,6 +21,9 @@ for what in "${@:-postgis}"; do
       # Playwright never downloads a browser of its own. DejaVu gives map labels a font.
       [ -x /usr/bin/chromium ] || want+=(chromium)
       [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core) ;;
+    redis)
+      # The shared rate-limit store two app instances use in tests/replica (started on a free port).
+      command -v redis-server >/dev/null 2>&1 || want+=(redis-server) ;;
     mapserver)
       # MapServer 8 as a FastCGI WFS behind lighttpd, for bench/bench_mapserver.py (not part of landdb).
       { [ -x /usr/lib/cgi-bin/mapserv ] && command -v spawn-fcgi >/dev/null 2>&1 \

@@ -109,4 +109,5 @@ def app(pair):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    """A client without a cookie jar, as API clients are (the token cookie is for browsers)."""
+    return app.test_client(use_cookies=False)

@@ -97,6 +97,26 @@ def test_a_token_reads_its_own_write_while_replay_is_paused(client, pair):
     assert pair.seen("replica", "rw-later")
 
 
+def test_a_browser_reads_its_own_write_through_the_token_cookie(app, client, pair):
+    browser = app.test_client()  # keeps cookies
+    props = some_parcel(client)
+    pair.wait_until_replayed()
+    pair.sql("replica", "SELECT pg_wal_replay_pause()")
+    try:
+        resp = change_land_use(browser, pair, props, "ck-register")
+        assert resp.status_code == 201, resp.json
+        cookie = browser.get_cookie("landdb_consistency")
+        assert cookie.value == resp.headers["Consistency-Token"] and cookie.http_only
+        # The page after the form: no header, only the cookie, and it sees the change.
+        page = browser.get(f"/api/v1/parcels/{props['parcel_code']}")
+        assert page.json["properties"]["version"] == props["version"] + 1
+        # Another client, without the cookie, may still read the replica's older state.
+        other = client.get(f"/api/v1/parcels/{props['parcel_code']}")
+        assert other.json["properties"]["version"] == props["version"]
+    finally:
+        pair.sql("replica", "SELECT pg_wal_replay_resume()")
+
+
 def test_a_malformed_token_is_a_problem(client):
     resp = client.get("/api/v1/parcels?limit=1", headers={"Consistency-Token": "yesterday"})
     assert resp.status_code == 400
