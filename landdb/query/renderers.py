@@ -100,7 +100,7 @@ def _gml_geometry(q: FeatureQuery, fmt: str) -> str:
         member = ("'<gml:surfaceMember>' || ST_AsGML(3, {m}, " + str(prec) + ", 0, 'gml', " + fid
                   + " || '.g.' || {n}) || '</gml:surfaceMember>'")
         parts = (
-            f"CASE WHEN ST_NumGeometries({ft.storage_geometry}) = 1 "
+            f"CASE WHEN ST_NumGeometries({ft.geometry_column(q.srid) or ft.storage_geometry}) = 1 "
             f"THEN {member.format(m=f'ST_GeometryN({g}, 1)', n='1')} "
             f"ELSE (SELECT string_agg({member.format(m='d.geom', n='d.path[1]')}, '' ORDER BY d.path[1]) "
             f"FROM ST_Dump({g}) d) END"
