@@ -244,7 +244,7 @@ class ParcelFeature(Base):
     """The serving layer: one row per current parcel as the public reads it (migration 0004).
 
     Written only by the register's own triggers, in the transaction of the statement that
-    changed the parcel; `landdb_parcel_features_source()` is the definition of a row and
+    changed the parcel; the view `parcel_features_source` is the definition of a row and
     `landdb.query.serving.check` compares the two.
     """
 

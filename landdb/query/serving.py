@@ -32,7 +32,7 @@ def check(session: Session) -> ServingCheck:
     """Compare every row of the serving layer with the register's definition of it."""
     row = session.execute(text(f"""
     WITH layer AS (SELECT {_COLUMNS} FROM parcel_features),
-         register AS (SELECT {_COLUMNS} FROM landdb_parcel_features_source(NULL)),
+         register AS (SELECT {_COLUMNS} FROM parcel_features_source),
          stale AS (SELECT * FROM layer EXCEPT ALL SELECT * FROM register),
          missing AS (SELECT * FROM register EXCEPT ALL SELECT * FROM layer)
     SELECT (SELECT count(*) FROM layer), (SELECT count(*) FROM stale), (SELECT count(*) FROM missing),

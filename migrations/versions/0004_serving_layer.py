@@ -5,7 +5,7 @@ boundary in EPSG:5899 and also in WGS 84 and Web Mercator — so a map, WFS or A
 indexed table instead of joining four and transforming every boundary per request. Statement
 triggers on `parcels`, `parcel_versions`, `admin_units` and `land_use_codes` rewrite the rows of
 the parcels a statement touched, inside that statement's transaction: a reader never sees the
-layer and the register disagree, and no job has to run. `landdb_parcel_features_source()` is
+layer and the register disagree, and no job has to run. The view `parcel_features_source` is
 the one definition of a row; `landdb db check` compares the table with it.
 
 Admin units get their WGS 84 and Web Mercator boundaries as generated columns.
@@ -22,28 +22,24 @@ branch_labels = None
 depends_on = None
 
 _SOURCE = """
-CREATE FUNCTION landdb_parcel_features_source(ids bigint[])
-RETURNS TABLE (parcel_id bigint, version_id bigint, parcel_code text, ward_id integer, ward_code varchar(5),
-               ward_name text, sheet_no integer, parcel_no integer, national_id varchar(12),
-               land_use varchar(3), land_use_name text, legal_area_m2 numeric(12, 1), area_m2 numeric(12, 1),
-               address text, valid_from date, version integer, geom geometry, geom_4326 geometry,
-               geom_3857 geometry)
-LANGUAGE sql STABLE AS $$
-  SELECT p.id, v.id, p.parcel_code, p.ward_id, p.ward_code, w.name, p.sheet_no, p.parcel_no, p.national_id,
-         v.land_use, lu.name_vi, v.legal_area_m2, round(ST_Area(v.geom)::numeric, 1), v.address,
-         v.valid_from, v.version, v.geom, ST_Transform(v.geom, 4326), ST_Transform(v.geom, 3857)
+CREATE VIEW parcel_features_source AS
+  SELECT p.id AS parcel_id, v.id AS version_id, p.parcel_code, p.ward_id, p.ward_code, w.name AS ward_name,
+         p.sheet_no, p.parcel_no, p.national_id, v.land_use, lu.name_vi AS land_use_name, v.legal_area_m2,
+         round(ST_Area(v.geom)::numeric, 1)::numeric(12, 1) AS area_m2, v.address, v.valid_from, v.version,
+         v.geom, ST_Transform(v.geom, 4326) AS geom_4326, ST_Transform(v.geom, 3857) AS geom_3857
     FROM parcels p
     JOIN parcel_versions v ON v.parcel_id = p.id AND v.valid_to IS NULL
     JOIN admin_units w ON w.id = p.ward_id
     JOIN land_use_codes lu ON lu.code = v.land_use
-   WHERE p.retired_on IS NULL AND (ids IS NULL OR p.id = ANY (ids))
-$$;
+   WHERE p.retired_on IS NULL;
 
 -- Runs as the tables' owner: the application's role reads the layer but cannot write it.
 CREATE FUNCTION landdb_serve_parcels(ids bigint[]) RETURNS void LANGUAGE sql
 SECURITY DEFINER SET search_path FROM CURRENT AS $$
-  DELETE FROM parcel_features WHERE parcel_id = ANY (ids);
-  INSERT INTO parcel_features SELECT * FROM landdb_parcel_features_source(ids);
+  -- Joins, not `= ANY (ids)`: a bulk load passes hundreds of thousands of ids, and an array
+  -- parameter is searched linearly for every row.
+  DELETE FROM parcel_features f USING unnest(ids) AS u(id) WHERE f.parcel_id = u.id;
+  INSERT INTO parcel_features SELECT s.* FROM parcel_features_source s WHERE s.parcel_id IN (SELECT unnest(ids));
 $$;
 
 -- One trigger function per transition-table shape: PostgreSQL allows one event per trigger
@@ -154,7 +150,7 @@ def upgrade() -> None:
                "USING gin (landdb_fold(address) gin_trgm_ops)")
     op.execute(_SOURCE)
     op.execute(_TRIGGERS)
-    op.execute("INSERT INTO parcel_features SELECT * FROM landdb_parcel_features_source(NULL)")
+    op.execute("INSERT INTO parcel_features SELECT * FROM parcel_features_source")
     op.execute("ALTER TABLE admin_units ADD COLUMN geom_4326 geometry(MultiPolygon, 4326) "
                "GENERATED ALWAYS AS (ST_Transform(geom, 4326)) STORED")
     op.execute("ALTER TABLE admin_units ADD COLUMN geom_3857 geometry(MultiPolygon, 3857) "
@@ -179,4 +175,4 @@ def downgrade() -> None:
                "landdb_serve_old_versions()", "landdb_serve_new_versions()", "landdb_serve_parcels(bigint[])"):
         op.execute(f"DROP FUNCTION {fn}")
     op.execute("DROP TABLE parcel_features")
-    op.execute("DROP FUNCTION landdb_parcel_features_source(bigint[])")
+    op.execute("DROP VIEW parcel_features_source")
