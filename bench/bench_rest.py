@@ -141,7 +141,7 @@ def _raw_worker(args):
     dsn, work, deadline, seed, generic = args
     import psycopg2
 
-    options = "-c statement_timeout=15000 -c timezone=UTC -c jit=off"
+    options = "-c statement_timeout=15000 -c timezone=UTC -c jit=off -c max_parallel_workers_per_gather=0"  # as the app (landdb.db)
     if generic:
         options += " -c plan_cache_mode=force_generic_plan"
     single = psycopg2.connect(dsn, options=options)

@@ -133,8 +133,12 @@ def get_engine(settings: Settings, *, read_only: bool = False, autocommit: bool 
                     # 1 000 rows), so a page of features can pass jit_above_cost; a 1 000-feature
                     # page rendered through a per-feature subquery then spent ~75 ms compiling
                     # for a 5 ms query. Our statements are all short: never compile them.
+                    # max_parallel_workers_per_gather=0: for the same high prices the planner
+                    # gives a 1 000-feature bbox page (and its count) a parallel worker, which
+                    # PostgreSQL starts as a new process per statement: 134 ms instead of 47 ms
+                    # for that page on 2 busy cores (bench/RESULTS.md, "WGS 84 side by side").
                     "options": f"-c statement_timeout={int(settings.statement_timeout_ms)}"
-                    " -c timezone=UTC -c jit=off",
+                    " -c timezone=UTC -c jit=off -c max_parallel_workers_per_gather=0",
                     "application_name": "landdb",
                     "cursor_factory": TaggedCursor,
                     **extra,

@@ -40,6 +40,8 @@ def test_sessions_lend_autocommit_connections_for_single_reads_only_outside_tran
         with conn.cursor() as cur:
             cur.execute("SHOW jit")
             assert cur.fetchone()[0] == "off"
+            cur.execute("SHOW max_parallel_workers_per_gather")
+            assert cur.fetchone()[0] == "0"  # no worker process started per page
             cur.execute("SELECT pg_current_xact_id_if_assigned() IS NULL, now() = statement_timestamp()")
             assert cur.fetchone() == (True, True)  # no transaction held open between statements
         # killed while idle in the pool: the next checkout pings it and gets a fresh one
