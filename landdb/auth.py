@@ -55,6 +55,8 @@ PUBLIC_SCOPES: frozenset[str] = frozenset({PARCELS_READ})
 _IMPLIES: dict[str, frozenset[str]] = {OWNERS_READ: frozenset({RIGHTS_READ})}
 
 PUBLIC, OFFICER, INTEGRATION, ADMIN = "public", "officer", "integration", "admin"
+#: a web-application user who reads rights and certificates but no personal data.
+VIEWER = "viewer"
 #: roles a key can be made with (`public` is the absence of a key).
 KEY_ROLES: tuple[str, ...] = (OFFICER, INTEGRATION, ADMIN)
 #: roles that hold every scope, whatever their key row says.
@@ -76,6 +78,8 @@ class Principal:
     name: str
     role: str
     scopes: frozenset[str] = frozenset()
+    #: the signed-in person (`users.id`) for requests through the web application.
+    user_id: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -88,7 +92,7 @@ class Principal:
         integration key holds the scopes stored on it (and what they imply)."""
         if scope in PUBLIC_SCOPES or self.role in ALL_SCOPE_ROLES:
             return True
-        if self.role != INTEGRATION:
+        if self.role not in (INTEGRATION, VIEWER):
             return False
         return scope in self.scopes or any(scope in _IMPLIES.get(s, ()) for s in self.scopes)
 
@@ -242,13 +246,14 @@ def log_personal_data_access(
     party_ids: Iterable[int] | None = (),
     client_addr: str | None = None,
 ) -> PersonalDataAccess:
-    """Write one `personal_data_access_log` row: who (key, role), what (endpoint, `parcels.id`s,
+    """Write one `personal_data_access_log` row: who (key or signed-in user, role), what (endpoint, `parcels.id`s,
     `parties.id`s), from where, and when (the database's clock).
 
     Flushes, never commits: the caller commits, and must, even on a read — the web layer's
     `api.auth.record_personal_data_read` does both."""
     row = PersonalDataAccess(
         api_key_id=principal.key_id,
+        user_id=principal.user_id,
         role=principal.role,
         endpoint=endpoint,
         parcel_ids=_ids(parcel_ids),

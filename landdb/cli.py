@@ -120,6 +120,10 @@ from .keys_cli import keys  # noqa: E402  (the group lives beside the core it dr
 
 main.add_command(keys)
 
+from .users_cli import users_group  # noqa: E402
+
+main.add_command(users_group)
+
 
 # --- import -----------------------------------------------------------------------------------
 

@@ -62,6 +62,8 @@ TRANSACTION_KINDS = (
     "import",
 )
 ROLES = ("officer", "integration", "admin")
+#: roles of people who sign in to the web application (not API keys).
+USER_ROLES = ("officer", "admin", "viewer")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -460,6 +462,30 @@ class ApiKey(Base):
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
 
 
+class User(Base):
+    """A person who signs in to the web application (cán bộ): Argon2 hash, role, lock state."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    #: bumped when the password is reset or the account disabled: older sessions stop working.
+    session_epoch: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="role"),
+        CheckConstraint("username ~ '^[a-z0-9._-]{2,64}$'", name="username_format"),
+    )
+
+
 class PersonalDataAccess(Base):
     """One read of personal data (Decree 13/2023, Law 91/2025): who, what, when."""
 
@@ -468,6 +494,8 @@ class PersonalDataAccess(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    #: the signed-in officer, for reads through the web application.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     role: Mapped[str] = mapped_column(String(16))
     endpoint: Mapped[str] = mapped_column(Text)
     parcel_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
