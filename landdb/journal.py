@@ -23,15 +23,15 @@ from sqlalchemy.orm import Session
 
 from .errors import InvalidInput
 
-_ROWS = text("""
-    SELECT id, seq, prev_hash, hash,
+#: a row's id, seq, hashes, and the text its hash is computed over (header and payload).
+_ROW_COLUMNS = """id, seq, prev_hash, hash,
            coalesce(prev_hash, '') || E'\\n' || seq::text || E'\\n' || id::text || E'\\n' || kind || E'\\n'
            || to_char(effective_date, 'YYYY-MM-DD') || E'\\n'
            || to_char(registered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || E'\\n'
            || coalesce(dossier_no, '') || E'\\n' || coalesce(actor, '') || E'\\n' AS head,
-           payload::text AS payload
-      FROM transactions ORDER BY seq NULLS LAST, id
-""")
+           payload::text AS payload"""
+
+_ROWS = text(f"SELECT {_ROW_COLUMNS} FROM transactions ORDER BY seq NULLS LAST, id")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,25 @@ def head(session: Session) -> dict | None:
     if row is None:
         return None
     return {"seq": row.seq, "id": row.id, "hash": row.hash, "registered_at": row.registered_at.isoformat()}
+
+
+def check_entry(session: Session, seq: int) -> dict | None:
+    """Re-derive one journal row's hash from its content and check its link to the row before.
+
+    Returns `{seq, id, hash, computed, content_ok, link_ok, ok, effective_date, kind}` (None when
+    no row has that seq). It does not walk the whole chain (`verify` does)."""
+    row = session.execute(text(f"""
+        SELECT {_ROW_COLUMNS}, kind, effective_date,
+               (SELECT p.hash FROM transactions p WHERE p.seq = t.seq - 1) AS before_hash
+          FROM transactions t WHERE seq = :seq"""), {"seq": seq}).first()
+    if row is None:
+        return None
+    computed = row_hash(row.head, row.payload)
+    content_ok = computed == row.hash
+    link_ok = row.prev_hash == row.before_hash
+    return {"seq": row.seq, "id": row.id, "hash": row.hash, "computed": computed, "content_ok": content_ok,
+            "link_ok": link_ok, "ok": content_ok and link_ok, "kind": row.kind,
+            "effective_date": row.effective_date}
 
 
 # --- the application's database role ---------------------------------------------------------

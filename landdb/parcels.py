@@ -38,6 +38,7 @@ SERIAL = re.compile(r"^([A-Za-z]{2})\s*(\d{6}|\d{8})$")
 #: /parcels/query's predicates: the parcel (left) related to the posted geometry (right).
 PREDICATES = {"intersects": pygeofilter_ast.GeometryIntersects, "within": pygeofilter_ast.GeometryWithin,
               "contains": pygeofilter_ast.GeometryContains}
+NATIONAL_ID = re.compile(r"^[0-9b-hjkmnp-z]{12}$")
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 #: A posted geometry may have at most this many vertices.
 MAX_VERTICES = 10_000
@@ -195,6 +196,8 @@ class SearchFilters:
     land_use: str | None = None
     address: str | None = None
     certificate: str | None = None
+    #: the national parcel ID (mã định danh thửa đất, 12-character GeoHash).
+    national_id: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     bbox_srid: int = 4326
 
@@ -242,6 +245,10 @@ def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offs
         rights_valid, _ = timetravel.version_filter("r", at)
         q.add("f.parcel_id IN (SELECT r.parcel_id FROM certificates c JOIN rights r ON r.certificate_id = c.id"
               f" WHERE c.serial = :serial AND {rights_valid})", serial=normalize_serial(f.certificate))
+    if f.national_id is not None:
+        if not NATIONAL_ID.match(f.national_id):
+            raise InvalidInput("national_id: expected a 12-character GeoHash, e.g. w7sphqjurf6e", field="national_id")
+        q.add("f.national_id = :nid", nid=f.national_id)
     if f.bbox is not None:
         q.bbox = Bbox(*f.bbox, srid=f.bbox_srid)
     return _run(session, q, count_limit)
