@@ -4,10 +4,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MAPLIBRE=5.24.1
 MAPLIBRE_SHA256=b84d7fdf7fba5922fd3fff9a92733936c7a03b99165afc6c84f41c311bdbfa9d
+PROJ4=2.22.0
+PROJ4_SHA256=7192ce47111f28ae8c47a39b583ea419202fbc216fe6303117cb1567b42e52d7
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack -q "maplibre-gl@$MAPLIBRE" >/dev/null)
-echo "$MAPLIBRE_SHA256  $tmp/maplibre-gl-$MAPLIBRE.tgz" | sha256sum -c -
-tar xzf "$tmp/maplibre-gl-$MAPLIBRE.tgz" -C "$tmp"
+
+fetch() {  # fetch NAME VERSION SHA256: the npm tarball, checked, unpacked in $tmp/NAME
+  (cd "$tmp" && npm pack -q "$1@$2" >/dev/null)
+  echo "$3  $tmp/$1-$2.tgz" | sha256sum -c -
+  mkdir -p "$tmp/$1" && tar xzf "$tmp/$1-$2.tgz" -C "$tmp/$1"
+}
+
+fetch maplibre-gl "$MAPLIBRE" "$MAPLIBRE_SHA256"
 dest=api/static/vendor/maplibre-gl
 mkdir -p "$dest"
-cp "$tmp/package/dist/maplibre-gl.js" "$tmp/package/dist/maplibre-gl.css" "$tmp/package/LICENSE.txt" "$dest/"
+cp "$tmp/maplibre-gl/package/dist/maplibre-gl.js" "$tmp/maplibre-gl/package/dist/maplibre-gl.css" \
+   "$tmp/maplibre-gl/package/LICENSE.txt" "$dest/"
+
+fetch proj4 "$PROJ4" "$PROJ4_SHA256"
+dest=api/static/vendor/proj4
+mkdir -p "$dest"
+cp "$tmp/proj4/package/dist/proj4.js" "$tmp/proj4/package/LICENSE.md" "$dest/"
