@@ -37,4 +37,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     from .rest import transactions
 
     transactions.init_app(app)
+    from . import web
+
+    web.init_app(app)
     return app

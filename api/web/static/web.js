@@ -1,0 +1,255 @@
+// The web application's script: the map (MapLibre GL JS), the panel swapped in place (search
+// results, parcel card), the card's tabs, the "as of" date and the pointer's coordinates.
+// Every link and form also works without it, as a plain page.
+(function () {
+  "use strict";
+
+  // VN-2000 / TM-3 107-45 with the datum shift of EPSG:6960 (as PROJ's default transformation).
+  proj4.defs("EPSG:5899", "+proj=tmerc +lat_0=0 +lon_0=107.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 " +
+    "+towgs84=-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278 +units=m +no_defs");
+
+  var mapEl = document.getElementById("map");
+  var panel = document.getElementById("panel");
+  var asOfInput = document.getElementById("at");
+  var state = { at: mapEl.dataset.at || "", map: null, loaded: false, pendingCard: null };
+  var HA_LONG = [[106.95, 20.93], [107.15, 21.02]];
+  var PARCELS_MIN_ZOOM = 15;
+  window.landdb = state;  // for tests and the curious
+
+  // --- the panel ---------------------------------------------------------------------------
+
+  function withAt(url) {
+    var u = new URL(url, location.href);
+    if (state.at) { u.searchParams.set("at", state.at); } else { u.searchParams.delete("at"); }
+    return u;
+  }
+
+  function load(url, push) {
+    var u = withAt(url);
+    return fetch(u, { headers: { "X-Fragment": "1" }, credentials: "same-origin" }).then(function (resp) {
+      return resp.text().then(function (html) {
+        var finalUrl = new URL(resp.url);
+        panel.innerHTML = html;
+        var root = panel.firstElementChild;
+        if (root && root.dataset.title) { document.title = root.dataset.title; }
+        if (push) { history.pushState({}, "", finalUrl.pathname + finalUrl.search); }
+        afterPanel();
+        panel.focus();
+      });
+    });
+  }
+
+  function afterPanel() {
+    initTabs();
+    var card = document.getElementById("card");
+    if (card) {
+      showCard(JSON.parse(card.dataset.geometry), JSON.parse(card.dataset.bbox));
+    } else {
+      showCard(null, null);
+    }
+  }
+
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest && ev.target.closest("a[href]");
+    if (!a || !panel.contains(a) || a.target || ev.ctrlKey || ev.metaKey || ev.shiftKey) { return; }
+    var u = new URL(a.href, location.href);
+    if (u.origin !== location.origin || !/^\/(parcel\/[^/]+$|search$)/.test(u.pathname)) { return; }
+    ev.preventDefault();
+    load(u, true);
+  });
+
+  document.getElementById("search-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = ev.target;
+    var u = new URL(form.action, location.href);
+    new FormData(form).forEach(function (v, k) { if (v !== "" && k !== "at") { u.searchParams.set(k, v); } });
+    load(u, true);
+  });
+
+  document.getElementById("asof-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    setAt(asOfInput.value);
+  });
+
+  function setAt(value) {
+    state.at = value || "";
+    mapEl.dataset.at = state.at;
+    document.querySelectorAll("input[type=hidden][name=at]").forEach(function (i) { i.value = state.at; });
+    var u = withAt(location.href);
+    history.replaceState({}, "", u.pathname + u.search);
+    refreshLayers();
+    if (/^\/(parcel\/|search)/.test(location.pathname)) { load(u, false); }
+  }
+
+  window.addEventListener("popstate", function () { load(location.href, false); });
+
+  // --- tabs (WAI-ARIA tabs pattern: arrows, Home, End) --------------------------------------
+
+  function initTabs() {
+    panel.querySelectorAll("[role=tablist]").forEach(function (list) {
+      var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
+      function select(tab, focus) {
+        tabs.forEach(function (t) {
+          var on = t === tab;
+          t.setAttribute("aria-selected", on ? "true" : "false");
+          t.tabIndex = on ? 0 : -1;
+          document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+        });
+        if (focus) { tab.focus(); }
+      }
+      tabs.forEach(function (t, i) {
+        t.type = "button";
+        t.addEventListener("click", function () { select(t, false); });
+        t.addEventListener("keydown", function (ev) {
+          var next = null;
+          if (ev.key === "ArrowRight") { next = tabs[(i + 1) % tabs.length]; }
+          if (ev.key === "ArrowLeft") { next = tabs[(i - 1 + tabs.length) % tabs.length]; }
+          if (ev.key === "Home") { next = tabs[0]; }
+          if (ev.key === "End") { next = tabs[tabs.length - 1]; }
+          if (next) { ev.preventDefault(); select(next, true); }
+        });
+      });
+      list.parentElement.classList.add("tabs-on");
+      select(tabs.filter(function (t) { return t.getAttribute("aria-selected") === "true"; })[0] || tabs[0], false);
+    });
+  }
+
+  // --- the map -------------------------------------------------------------------------------
+
+  var colors = JSON.parse(document.getElementById("land-use-colors").textContent);
+  var colorMatch = ["match", ["get", "land_use"]];
+  Object.keys(colors).forEach(function (code) { colorMatch.push(code, colors[code]); });
+  colorMatch.push("#cccccc");
+  var empty = { type: "FeatureCollection", features: [] };
+
+  var map = new maplibregl.Map({
+    container: mapEl,
+    style: {
+      version: 8,
+      sources: {
+        parcels: { type: "geojson", data: empty },
+        wards: { type: "geojson", data: empty },
+        selected: { type: "geojson", data: empty }
+      },
+      layers: [
+        { id: "background", type: "background", paint: { "background-color": "#f4f1ea" } },
+        { id: "wards-fill", type: "fill", source: "wards", paint: { "fill-color": "#ffffff", "fill-opacity": 0.5 } },
+        { id: "parcels-fill", type: "fill", source: "parcels", paint: { "fill-color": colorMatch, "fill-opacity": 0.75 } },
+        { id: "parcels-line", type: "line", source: "parcels", paint: { "line-color": "#5a5a5a", "line-width": 0.6 } },
+        { id: "wards-line", type: "line", source: "wards", paint: { "line-color": "#7a3b8f", "line-width": 2, "line-dasharray": [3, 2] } },
+        { id: "selected-line", type: "line", source: "selected", paint: { "line-color": "#d7191c", "line-width": 3 } }
+      ]
+    },
+    bounds: HA_LONG,
+    attributionControl: false,
+    keyboard: true
+  });
+  state.map = map;
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 120 }), "bottom-left");
+  mapEl.querySelector("canvas").setAttribute("aria-label", mapEl.getAttribute("aria-label"));
+
+  var wardMarkers = [];
+  function loadWards() {
+    var u = new URL(mapEl.dataset.wardsUrl, location.href);
+    u.searchParams.set("at", state.at || new Date().toISOString().slice(0, 10));
+    return fetch(u).then(function (r) { return r.json(); }).then(function (fc) {
+      map.getSource("wards").setData(fc);
+      wardMarkers.forEach(function (m) { m.remove(); });
+      wardMarkers = [];
+      fc.features.forEach(function (f) {
+        if (!f.geometry) { return; }
+        var b = bboxOf(f.geometry);
+        var el = document.createElement("div");
+        el.className = "ward-label";
+        el.textContent = f.properties.name;
+        el.setAttribute("aria-hidden", "true");
+        wardMarkers.push(new maplibregl.Marker({ element: el }).setLngLat([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]).addTo(map));
+      });
+    });
+  }
+
+  var parcelsRequest = null;
+  function loadParcels() {
+    if (map.getZoom() < PARCELS_MIN_ZOOM) {
+      map.getSource("parcels").setData(empty);
+      mapEl.classList.add("zoom-hint");
+      return Promise.resolve();
+    }
+    mapEl.classList.remove("zoom-hint");
+    var b = map.getBounds();
+    var u = new URL(mapEl.dataset.parcelsUrl, location.href);
+    u.searchParams.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(","));
+    u.searchParams.set("limit", "1000");
+    if (state.at) { u.searchParams.set("at", state.at); }
+    if (parcelsRequest) { parcelsRequest.abort(); }
+    parcelsRequest = new AbortController();
+    return fetch(u, { signal: parcelsRequest.signal }).then(function (r) { return r.json(); }).then(function (fc) {
+      map.getSource("parcels").setData(fc);
+      mapEl.dataset.parcelsShown = String(fc.features.length);
+      mapEl.dataset.parcelsAt = state.at;
+    }).catch(function (e) { if (e.name !== "AbortError") { throw e; } });
+  }
+
+  function refreshLayers() {
+    if (!state.loaded) { return; }
+    mapEl.dataset.ready = "false";
+    Promise.all([loadWards(), loadParcels()]).then(function () { mapEl.dataset.ready = "true"; });
+  }
+
+  map.on("load", function () {
+    state.loaded = true;
+    refreshLayers();
+    if (state.pendingCard) { showCard.apply(null, state.pendingCard); }
+  });
+  map.on("moveend", function () {
+    if (!state.loaded) { return; }
+    mapEl.dataset.ready = "false";
+    loadParcels().then(function () { mapEl.dataset.ready = "true"; });
+  });
+  map.on("mouseenter", "parcels-fill", function () { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "parcels-fill", function () { map.getCanvas().style.cursor = ""; });
+
+  map.on("click", function (ev) {
+    var hits = map.queryRenderedFeatures(ev.point, { layers: ["parcels-fill"] });
+    if (hits.length) {
+      load("/parcel/" + encodeURIComponent(hits[0].properties.parcel_code), true);
+    } else {
+      var u = new URL(mapEl.dataset.parcelAtUrl, location.href);
+      u.searchParams.set("lon", ev.lngLat.lng.toFixed(7));
+      u.searchParams.set("lat", ev.lngLat.lat.toFixed(7));
+      load(u, true);
+    }
+  });
+
+  var outVn = document.getElementById("coord-vn2000");
+  var outWgs = document.getElementById("coord-wgs84");
+  map.on("mousemove", function (ev) {
+    var ll = [ev.lngLat.lng, ev.lngLat.lat];
+    var en = proj4("EPSG:4326", "EPSG:5899", ll);
+    outVn.textContent = "E " + en[0].toFixed(2) + " m, N " + en[1].toFixed(2) + " m";
+    outWgs.textContent = ll[1].toFixed(6) + "° N, " + ll[0].toFixed(6) + "° E";
+    outVn.dataset.e = en[0]; outVn.dataset.n = en[1];
+    outWgs.dataset.lon = ll[0]; outWgs.dataset.lat = ll[1];
+  });
+
+  function showCard(geometry, bbox) {
+    if (!state.loaded) { state.pendingCard = [geometry, bbox]; return; }
+    map.getSource("selected").setData(geometry ? { type: "Feature", geometry: geometry, properties: {} } : empty);
+    if (bbox) {
+      map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 80, maxZoom: 19, duration: 0 });
+    }
+  }
+
+  function bboxOf(g) {
+    var b = [Infinity, Infinity, -Infinity, -Infinity];
+    (function walk(c) {
+      if (typeof c[0] === "number") {
+        b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]); b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
+      } else { c.forEach(walk); }
+    })(g.coordinates);
+    return b;
+  }
+
+  afterPanel();
+})();
