@@ -1,0 +1,405 @@
+"""The web application in a real browser (Playwright on Debian's chromium): sign-in, the search
+box, the card, the map, "as of", what the public sees, the access log, keyboard and tablet use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from landdb.lookup import fold
+
+from .conftest import CSRF, PASSWORD, shot, sign_in, wait_map
+
+
+def a_parcel(db):
+    """A current parcel with a national ID, a numbered address and a certificate."""
+    return db.execute(text(r"""
+        SELECT p.id, p.parcel_code, p.ward_code, p.sheet_no, p.parcel_no, p.national_id, v.address, c.serial
+          FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id AND v.valid_to IS NULL
+          JOIN rights r ON r.parcel_id = p.id AND r.valid_to IS NULL AND r.kind = 'land_use_right'
+          JOIN certificates c ON c.id = r.certificate_id
+         WHERE p.retired_on IS NULL AND p.national_id IS NOT NULL AND v.address ~ '^Số [0-9]+, '
+         ORDER BY p.parcel_code LIMIT 1""")).one()
+
+
+def holders(db, parcel_id: int) -> list[str]:
+    """The names and ID numbers of everyone with a right (or mortgage) on the parcel, ever."""
+    rows = db.execute(text("""SELECT DISTINCT q.full_name, q.id_number FROM rights r JOIN parties q ON q.id = r.party_id
+                               WHERE r.parcel_id = :id"""), {"id": parcel_id}).all()
+    return [v for r in rows for v in r if v]
+
+
+def pdf_text(body: bytes) -> str:
+    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=body, capture_output=True, check=True).stdout.decode()
+
+
+def card_heading(page, code: str):
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(re.escape(code)))
+
+
+def search(page, q: str, ward: str | None = None) -> None:
+    page.get_by_label("Tìm thửa đất").fill(q)
+    if ward:
+        page.get_by_label("Phường/xã").select_option(ward)
+    page.get_by_role("button", name="Tìm", exact=True).click()
+
+
+def open_result(page, code: str) -> None:
+    """Open the card of `code` from a result list (or see it opened directly)."""
+    page.wait_for_selector(f"h1:has-text('{code}'), h1:has-text('Kết quả tìm kiếm')")
+    if code not in page.get_by_role("heading", level=1).inner_text():
+        page.locator("#panel").get_by_role("link", name=re.compile(re.escape(code))).first.click()
+    card_heading(page, code)
+
+
+# --- sign-in ---------------------------------------------------------------------------------------
+
+
+def test_sign_in_wrong_password_and_sign_out(page):
+    sign_in(page, "officer1", "wrong password!")
+    expect(page.get_by_role("alert")).to_contain_text("Sai tên đăng nhập hoặc mật khẩu")
+    shot(page, "sign-in-refused")
+    sign_in(page, "officer1")
+    expect(page.get_by_role("navigation", name="Tài khoản")).to_contain_text("Nguyễn Thị Officer")
+    page.get_by_role("button", name="Đăng xuất").click()
+    expect(page.get_by_role("link", name="Đăng nhập")).to_be_visible()
+
+
+def test_lock_after_repeated_failures(page, web_engine):
+    from sqlalchemy.orm import Session
+
+    from landdb import users
+
+    with Session(web_engine) as s, s.begin():
+        users.create_user(s, "locked.officer", "officer", PASSWORD)
+    sign_in(page, "locked.officer", "wrong password!")
+    expect(page.get_by_role("alert")).to_contain_text("Sai tên đăng nhập")
+    for _ in range(users.MAX_FAILURES - 1):  # the same form posted again, without the page around it
+        token = CSRF.search(page.request.get("/sign-in").text()).group(1)
+        resp = page.request.post("/sign-in", form={"username": "locked.officer", "password": "wrong password!",
+                                                   "csrf_token": token})
+        assert resp.status == 401
+    sign_in(page, "locked.officer")  # the right password, too late
+    expect(page.get_by_role("alert")).to_contain_text("Tài khoản tạm khóa")
+    shot(page, "sign-in-locked")
+
+
+# --- search → card -----------------------------------------------------------------------------------
+
+
+def test_search_by_parcel_code(page, db):
+    p = a_parcel(db)
+    page.goto("/")
+    search(page, p.parcel_code)
+    card_heading(page, p.parcel_code)
+    expect(page.locator("#fact-address")).to_have_text(p.address)
+    shot(page, "card")
+
+
+def test_search_by_sheet_and_number_with_ward(page, db):
+    p = a_parcel(db)
+    page.goto("/")
+    search(page, f"tờ {p.sheet_no} thửa {p.parcel_no}", ward=p.ward_code)
+    card_heading(page, p.parcel_code)
+
+
+def test_search_by_sheet_and_number_without_ward_asks_for_one(page, db):
+    p = a_parcel(db)
+    wards = db.execute(text("SELECT count(DISTINCT ward_code) FROM parcels WHERE sheet_no = :s AND parcel_no = :n"
+                            " AND retired_on IS NULL"), {"s": p.sheet_no, "n": p.parcel_no}).scalar()
+    assert wards > 1  # the sample has the same sheet and number in several wards
+    page.goto("/")
+    search(page, f"to {p.sheet_no} thua {p.parcel_no}")
+    expect(page.locator("#panel").get_by_role("status").first).to_contain_text("Hãy chọn phường/xã")
+    shot(page, "search-ambiguous")
+    open_result(page, p.parcel_code)
+
+
+def test_search_by_address_without_diacritics(page, db):
+    p = a_parcel(db)
+    number = re.match(r"Số (\d+), ([^,]+)", p.address)
+    q = f"{fold(number.group(2))} {number.group(1)}"  # e.g. "pho hong ngoc 46"
+    page.goto("/")
+    search(page, q)
+    open_result(page, p.parcel_code)
+
+
+def test_search_by_certificate_serial(page, db):
+    p = a_parcel(db)
+    page.goto("/")
+    search(page, p.serial.replace(" ", ""))
+    open_result(page, p.parcel_code)
+
+
+def test_search_by_national_id(page, db):
+    p = a_parcel(db)
+    page.goto("/")
+    search(page, p.national_id)
+    card_heading(page, p.parcel_code)
+
+
+def test_search_nothing_found_says_what_to_try(page):
+    page.goto("/")
+    search(page, "99999-1-1")
+    expect(page.locator("#panel").get_by_role("status")).to_contain_text("Không có thửa 99999-1-1")
+    search(page, "zzz khong co dia chi nao")
+    expect(page.locator("#panel").get_by_role("status")).to_contain_text("Không tìm thấy địa chỉ")
+    shot(page, "search-empty")
+
+
+@pytest.mark.parametrize("by", ["name", "id_number"])
+def test_officer_searches_by_owner(page, db, by):
+    owner = db.execute(text("""SELECT q.full_name, q.id_number, p.parcel_code FROM rights r
+                                JOIN parties q ON q.id = r.party_id JOIN parcels p ON p.id = r.parcel_id
+                                WHERE r.valid_to IS NULL AND r.kind = 'land_use_right' AND q.kind = 'individual'
+                                  AND q.id_number ~ '^[0-9]{12}$' AND p.retired_on IS NULL
+                                ORDER BY q.id LIMIT 1""")).one()
+    sign_in(page, "officer1")
+    search(page, fold(owner.full_name) if by == "name" else owner.id_number)
+    expect(page.locator("#panel")).to_contain_text(owner.full_name)
+    if by == "name":
+        shot(page, "search-owner")
+    open_result(page, owner.parcel_code)
+
+
+# --- the map ------------------------------------------------------------------------------------------
+
+
+def map_ready(page) -> None:
+    wait_map(page)
+    page.wait_for_function("landdb.map.loaded() && !landdb.map.isMoving()"
+                           " && document.querySelector('#map').dataset.ready === 'true'")
+
+
+def click_map_at(page, lon: float, lat: float) -> None:
+    x, y = page.evaluate("([lon, lat]) => { const p = landdb.map.project([lon, lat]); return [p.x, p.y]; }", [lon, lat])
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def test_click_on_the_map_opens_the_card(page, db):
+    p = a_parcel(db)
+    neighbour = db.execute(text("""
+        SELECT n.parcel_code, ST_X(pt) AS lon, ST_Y(pt) AS lat FROM parcel_versions a
+          JOIN parcel_versions b ON b.valid_to IS NULL AND b.parcel_id <> a.parcel_id AND ST_DWithin(a.geom, b.geom, 1)
+          JOIN parcels n ON n.id = b.parcel_id,
+          LATERAL ST_Transform(ST_PointOnSurface(b.geom), 4326) pt
+         WHERE a.parcel_id = :id AND a.valid_to IS NULL ORDER BY n.parcel_code LIMIT 1"""), {"id": p.id}).one()
+    page.goto(f"/parcel/{p.parcel_code}")
+    map_ready(page)
+    shot(page, "map")
+    click_map_at(page, neighbour.lon, neighbour.lat)
+    card_heading(page, neighbour.parcel_code)
+    assert page.url.endswith(f"/parcel/{neighbour.parcel_code}")
+
+
+def test_pointer_coordinates_in_vn2000_and_wgs84(page, db):
+    from pyproj import Transformer
+
+    p = a_parcel(db)
+    page.goto(f"/parcel/{p.parcel_code}")
+    map_ready(page)
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    vn = page.locator("#coord-vn2000")
+    expect(vn).to_contain_text("E ")
+    e, n = float(vn.get_attribute("data-e")), float(vn.get_attribute("data-n"))
+    lon = float(page.locator("#coord-wgs84").get_attribute("data-lon"))
+    lat = float(page.locator("#coord-wgs84").get_attribute("data-lat"))
+    want_e, want_n = Transformer.from_crs(4326, 5899, always_xy=True).transform(lon, lat)
+    assert abs(e - want_e) < 0.05 and abs(n - want_n) < 0.05  # proj4js agrees with PROJ
+    assert 400_000 < e < 460_000 and 2_300_000 < n < 2_360_000
+
+
+def test_as_of_date_changes_the_map_and_the_card(page, db):
+    split = db.execute(text("""
+        SELECT p.parcel_code, p.retired_on, ST_X(pt) AS lon, ST_Y(pt) AS lat FROM parcels p
+          JOIN parcel_lineage l ON l.parent_id = p.id AND l.kind = 'split'
+          JOIN parcel_versions v ON v.parcel_id = p.id AND v.valid_to = p.retired_on,
+          LATERAL ST_Transform(ST_PointOnSurface(v.geom), 4326) pt
+         WHERE p.retired_on IS NOT NULL ORDER BY p.parcel_code LIMIT 1""")).one()
+    before = split.retired_on - dt.timedelta(days=1)
+    page.goto(f"/parcel/{split.parcel_code}")
+    expect(page.locator("#fact-status")).to_contain_text("Đã ngừng")
+    map_ready(page)
+    shown = "(code) => landdb.map.queryRenderedFeatures({layers: ['parcels-fill']}).some(f => f.properties.parcel_code === code)"
+    assert not page.evaluate(shown, split.parcel_code)
+    page.get_by_label("Tại ngày").fill(before.isoformat())
+    page.get_by_role("button", name="Xem", exact=True).click()
+    expect(page.locator("#fact-status")).to_contain_text("Đang sử dụng")
+    expect(page.locator("#panel")).to_contain_text(f"Theo hiện trạng ngày {before.isoformat()}")
+    page.wait_for_function("(d) => document.querySelector('#map').dataset.parcelsAt === d", arg=before.isoformat())
+    map_ready(page)
+    assert page.evaluate(shown, split.parcel_code)
+    assert f"at={before.isoformat()}" in page.url
+    shot(page, "as-of")
+
+
+# --- personal data ---------------------------------------------------------------------------------
+
+
+def test_public_visitor_sees_no_owner_anywhere(page, db):
+    p = a_parcel(db)
+    names = holders(db, p.id)
+    assert names
+    seen = []
+    page.goto(f"/parcel/{p.parcel_code}")
+    for tab in ("Lịch sử", "Quyền và chủ sử dụng", "Giấy chứng nhận và thế chấp"):
+        page.get_by_role("tab", name=tab).click()
+        seen.append(page.content())
+    expect(page.get_by_role("tabpanel")).to_contain_text("Giấy chứng nhận và thế chấp chỉ dành cho người đã đăng nhập")
+    for q in (*names[:2], p.parcel_code, fold(p.address)):
+        page.goto("/")
+        search(page, q)
+        page.wait_for_selector("h1")
+        # the panel without the echo of what was typed
+        seen.append(page.evaluate("""() => { const c = document.querySelector('#panel').cloneNode(true);
+            c.querySelectorAll('.understood').forEach(e => e.remove());
+            c.querySelectorAll('[data-title]').forEach(e => e.removeAttribute('data-title'));
+            return c.innerHTML; }"""))
+    pdf = page.request.get(f"/parcel/{p.parcel_code}/extract.pdf")
+    assert pdf.ok
+    seen.append(pdf_text(pdf.body()))
+    for html in seen:
+        for value in names:
+            assert value not in html
+
+
+def test_officer_owner_view_is_access_logged_with_user_id(page, db, accounts):
+    p = a_parcel(db)
+    start = db.execute(text("SELECT coalesce(max(id), 0) FROM personal_data_access_log")).scalar()
+    sign_in(page, "officer1")
+    page.goto(f"/parcel/{p.parcel_code}")
+    page.get_by_role("tab", name="Quyền và chủ sử dụng").click()
+    current = db.execute(text("""SELECT q.full_name FROM rights r JOIN parties q ON q.id = r.party_id
+                                  WHERE r.parcel_id = :id AND r.valid_to IS NULL AND r.kind <> 'mortgage'"""),
+                         {"id": p.id}).scalars().first()
+    expect(page.locator("#panel-rights")).to_contain_text(current)
+    shot(page, "card-officer")
+    db.commit()  # a fresh snapshot
+    rows = db.execute(text("SELECT user_id, api_key_id, role, endpoint, parcel_ids, party_ids FROM personal_data_access_log"
+                           " WHERE id > :start"), {"start": start}).all()
+    mine = [r for r in rows if p.id in r.parcel_ids]
+    assert mine and mine[0].user_id == accounts["officer"] and mine[0].api_key_id is None
+    assert mine[0].role == "officer" and mine[0].party_ids
+
+
+def test_viewer_sees_rights_without_owners(page, db):
+    p = a_parcel(db)
+    sign_in(page, "viewer1")
+    page.goto(f"/parcel/{p.parcel_code}")
+    page.get_by_role("tab", name="Giấy chứng nhận và thế chấp").click()
+    expect(page.locator("#panel-certificates")).to_contain_text(p.serial)
+    html = page.content()
+    for value in holders(db, p.id):
+        assert value not in html
+
+
+def test_post_without_csrf_token_is_refused(page):
+    resp = page.request.post("/sign-out", form={"x": "1"})
+    assert resp.status == 400
+    resp = page.request.post("/sign-in", form={"username": "officer1", "password": PASSWORD})
+    assert resp.status == 400
+
+
+# --- accessible and usable ---------------------------------------------------------------------------
+
+
+def test_keyboard_only_search_and_tabs(page, db):
+    p = a_parcel(db)
+    page.goto("/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Bỏ qua, tới nội dung")).to_be_focused()
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "q":
+            break
+    assert page.evaluate("document.activeElement.id") == "q"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # focus is visible
+    page.keyboard.type(p.parcel_code)
+    page.keyboard.press("Enter")
+    card_heading(page, p.parcel_code)
+    page.get_by_role("tab", name="Lịch sử").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Quyền và chủ sử dụng")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Quyền và chủ sử dụng")).to_be_focused()
+    unlabelled = page.evaluate("""[...document.querySelectorAll('input:not([type=hidden]), select, button')]
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map(e => e.outerHTML)""")
+    assert unlabelled == []
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (768, 1024)])
+def test_fits_desktop_and_tablet(browser, live_server, db, width, height):
+    p = a_parcel(db)
+    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(f"/parcel/{p.parcel_code}")
+    map_ready(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.locator("#map").bounding_box()["height"] > 300
+    expect(page.get_by_role("heading", level=1)).to_be_in_viewport()
+    shot(page, f"card-{width}x{height}")
+    context.close()
+
+
+# --- the extract ------------------------------------------------------------------------------------
+
+
+def qr_codes(pdf: bytes, tmp_path) -> list[str]:
+    """The texts of the QR codes on the PDF's pages (rendered by poppler, read by zxing-cpp)."""
+    import zxingcpp
+    from PIL import Image
+
+    (tmp_path / "x.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(tmp_path / "x.pdf"), str(tmp_path / "page")], check=True)
+    found = []
+    for png in sorted(tmp_path.glob("page*.png")):
+        found += [b.text for b in zxingcpp.read_barcodes(Image.open(png)) if b.format == zxingcpp.BarcodeFormat.QRCode]
+    return found
+
+
+def test_extract_pdf_holds_code_area_coordinates_and_a_verifiable_qr(page, db, tmp_path):
+    p = a_parcel(db)
+    legal, points = db.execute(text("""
+        SELECT v.legal_area_m2, array_agg(ARRAY[ST_X(d.geom), ST_Y(d.geom)] ORDER BY d.path)
+          FROM parcel_versions v, LATERAL ST_DumpPoints(v.geom) d
+         WHERE v.parcel_id = :id AND v.valid_to IS NULL GROUP BY v.legal_area_m2"""), {"id": p.id}).one()
+    resp = page.request.get(f"/parcel/{p.parcel_code}/extract.pdf")
+    assert resp.ok and resp.headers["content-type"] == "application/pdf"
+    body = resp.body()
+    (ARTIFACTS_DIR := shot.__globals__["ARTIFACTS"]).mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS_DIR / "extract.pdf").write_bytes(body)
+    txt = pdf_text(body)
+    assert p.parcel_code in txt and "TRÍCH LỤC THỬA ĐẤT" in txt
+    assert f"{float(legal):.1f} m²" in txt
+    for e, n in points:  # every vertex, X northing and Y easting
+        assert f"{n:.2f}" in txt and f"{e:.2f}" in txt
+    urls = qr_codes(body, tmp_path)
+    assert len(urls) == 1 and "/verify/" + p.parcel_code in urls[0]
+    page.goto(urls[0])
+    expect(page.locator("#verify-result")).to_have_attribute("data-ok", "true")
+    assert page.request.get(urls[0]).status == 200
+    shot(page, "verify")
+    forged = re.sub(r"hash=([0-9a-f])", lambda m: "hash=" + ("0" if m.group(1) != "0" else "1"), urls[0])
+    assert page.request.get(forged).status == 409
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", "-singlefile",
+                    str(tmp_path / "x.pdf"), str(ARTIFACTS_DIR / "extract")], check=True)
+
+
+def test_english_is_one_click_away(page, db):
+    p = a_parcel(db)
+    page.goto(f"/parcel/{p.parcel_code}")
+    page.get_by_role("button", name="English").click()
+    card_heading(page, f"Parcel {p.parcel_code}")
+    expect(page.get_by_role("tab", name="Rights and holders")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    shot(page, "card-english")
+    page.get_by_role("button", name="Tiếng Việt").click()
+    card_heading(page, f"Thửa đất {p.parcel_code}")
