@@ -18,13 +18,14 @@ db:
 	scripts/ensure-db.sh
 
 run: venv db
+	scripts/install-system.sh fonts
 	$(BIN)/landdb db upgrade
 	$(BIN)/landdb sample load --if-empty
 	scripts/app-role.sh
 	DATABASE_URL="$$(cat .landdb/app_database_url)" $(BIN)/landdb serve --port $(PORT)
 
 test: venv
-	scripts/install-system.sh postgis gdal qgis chromium redis
+	scripts/install-system.sh postgis gdal qgis chromium redis poppler fonts
 	$(BIN)/pytest
 
 clean:

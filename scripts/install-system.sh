@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages landdb needs (PostgreSQL + PostGIS, GDAL's tools) when they are missing.
-#   scripts/install-system.sh [postgis] [gdal] [qgis] [chromium] [redis] [mapserver] [qgis-server]
+#   scripts/install-system.sh [postgis] [gdal] [qgis] [chromium] [redis] [mapserver] [qgis-server] [poppler] [fonts]
 set -euo pipefail
 
 want=()
@@ -33,6 +33,12 @@ for what in "${@:-postgis}"; do
       { [ -x /usr/lib/cgi-bin/qgis_mapserv.fcgi ] && [ -e /usr/lib/qgis/server/libwfs.so ] \
           && command -v spawn-fcgi >/dev/null 2>&1 && command -v lighttpd >/dev/null 2>&1; } \
           || want+=(qgis-server qgis-server-wfs spawn-fcgi lighttpd) ;;
+    poppler)
+      # pdftotext / pdftoppm: the tests read the parcel extract's text and its QR code.
+      command -v pdftotext >/dev/null 2>&1 || want+=(poppler-utils) ;;
+    fonts)
+      # DejaVu Sans (every Vietnamese glyph) for the parcel extract PDF.
+      [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core) ;;
     *) echo "install-system.sh: unknown component $what" >&2; exit 2 ;;
   esac
 done
