@@ -41,13 +41,20 @@ def _secret_key(settings) -> str:
     if key:
         return key
     path = LOCAL_URL_FILE.parent / "secret_key"
-    try:
+    if not path.is_file():
+        # Written aside and linked into place: a worker never reads a half-written key, and when
+        # several start at once the first link wins and the others read it.
         path.parent.mkdir(exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f"secret_key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48))
-    except FileExistsError:
-        pass
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip()
 
 

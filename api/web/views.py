@@ -51,9 +51,26 @@ def _after(resp: Response) -> Response:
 
 @bp.context_processor
 def _globals() -> dict:
+    style_url, legend = _map_style()
     return {"current_user": web_session.current_user(), "lang": web_session.locale(),
             "fragment": request.headers.get("X-Fragment") == "1",
-            "legend": labels.legend(), "land_use_colors": _colors()}
+            "legend": legend, "land_use_colors": _colors(), "map_style_url": style_url}
+
+
+#: the OGC API – Tiles style (`/ogc/styles/landdb`), when this server has it.
+_TILES_STYLE = "tiles.style_document"
+
+
+def _map_style() -> tuple[str, list]:
+    """The published vector-tile style and its legend when the app serves tiles; else none (the
+    map draws GeoJSON pages) and our own legend of the same land-use groups."""
+    if _TILES_STYLE not in current_app.view_functions:
+        return "", labels.legend()
+    from landdb.tiles import style as tile_style
+
+    name = "name_en" if web_session.locale() == "en" else "name_vi"
+    return (url_for(_TILES_STYLE, style_id="landdb"),
+            [(g["group"], g[name], g["colour"]) for g in tile_style.legend()])
 
 
 def _colors() -> dict:

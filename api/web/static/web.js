@@ -122,35 +122,54 @@
   colorMatch.push("#cccccc");
   var empty = { type: "FeatureCollection", features: [] };
 
+  // Two ways to draw parcels and wards: the OGC vector tiles with their published style when the
+  // server has them (data-style-url), else GeoJSON pages of the REST API for the visible area.
+  var styleUrl = mapEl.dataset.styleUrl || "";
+  function styleFor(at) {
+    var u = new URL(styleUrl, location.href);
+    if (at) { u.searchParams.set("at", at); }
+    return u.toString();
+  }
+  var geojsonStyle = {
+    version: 8,
+    sources: {
+      parcels: { type: "geojson", data: empty },
+      wards: { type: "geojson", data: empty }
+    },
+    layers: [
+      { id: "background", type: "background", paint: { "background-color": "#f4f1ea" } },
+      { id: "wards-fill", type: "fill", source: "wards", paint: { "fill-color": "#ffffff", "fill-opacity": 0.5 } },
+      { id: "parcels-fill", type: "fill", source: "parcels", paint: { "fill-color": colorMatch, "fill-opacity": 0.75 } },
+      { id: "parcels-line", type: "line", source: "parcels", paint: { "line-color": "#5a5a5a", "line-width": 0.6 } },
+      { id: "wards-line", type: "line", source: "wards", paint: { "line-color": "#7a3b8f", "line-width": 2, "line-dasharray": [3, 2] } }
+    ]
+  };
+
   var map = new maplibregl.Map({
     container: mapEl,
-    style: {
-      version: 8,
-      sources: {
-        parcels: { type: "geojson", data: empty },
-        wards: { type: "geojson", data: empty },
-        selected: { type: "geojson", data: empty }
-      },
-      layers: [
-        { id: "background", type: "background", paint: { "background-color": "#f4f1ea" } },
-        { id: "wards-fill", type: "fill", source: "wards", paint: { "fill-color": "#ffffff", "fill-opacity": 0.5 } },
-        { id: "parcels-fill", type: "fill", source: "parcels", paint: { "fill-color": colorMatch, "fill-opacity": 0.75 } },
-        { id: "parcels-line", type: "line", source: "parcels", paint: { "line-color": "#5a5a5a", "line-width": 0.6 } },
-        { id: "wards-line", type: "line", source: "wards", paint: { "line-color": "#7a3b8f", "line-width": 2, "line-dasharray": [3, 2] } },
-        { id: "selected-line", type: "line", source: "selected", paint: { "line-color": "#d7191c", "line-width": 3 } }
-      ]
-    },
+    style: styleUrl ? styleFor(state.at) : geojsonStyle,
     bounds: HA_LONG,
     attributionControl: false,
     keyboard: true
   });
   state.map = map;
+  state.selected = empty;
+  state.styleAt = state.at;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 120 }), "bottom-left");
   mapEl.querySelector("canvas").setAttribute("aria-label", mapEl.getAttribute("aria-label"));
 
+  // The parcel shown in the panel, outlined on top of whichever style is loaded.
+  map.on("style.load", function () {
+    if (!map.getSource("selected")) {
+      map.addSource("selected", { type: "geojson", data: state.selected });
+      map.addLayer({ id: "selected-line", type: "line", source: "selected", paint: { "line-color": "#d7191c", "line-width": 3 } });
+    }
+  });
+
   var wardMarkers = [];
   function loadWards() {
+    if (styleUrl) { return Promise.resolve(); }  // the tiles carry wards and their names
     var u = new URL(mapEl.dataset.wardsUrl, location.href);
     u.searchParams.set("at", state.at || new Date().toISOString().slice(0, 10));
     return fetch(u).then(function (r) { return r.json(); }).then(function (fc) {
@@ -171,12 +190,16 @@
 
   var parcelsRequest = null;
   function loadParcels() {
-    if (map.getZoom() < PARCELS_MIN_ZOOM) {
+    var minZoom = styleUrl ? 14 : PARCELS_MIN_ZOOM;
+    mapEl.classList.toggle("zoom-hint", map.getZoom() < minZoom);
+    if (styleUrl) {
+      mapEl.dataset.parcelsAt = state.at;
+      return new Promise(function (resolve) { map.once("idle", resolve); map.triggerRepaint(); });
+    }
+    if (map.getZoom() < minZoom) {
       map.getSource("parcels").setData(empty);
-      mapEl.classList.add("zoom-hint");
       return Promise.resolve();
     }
-    mapEl.classList.remove("zoom-hint");
     var b = map.getBounds();
     var u = new URL(mapEl.dataset.parcelsUrl, location.href);
     u.searchParams.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(","));
@@ -194,6 +217,7 @@
   function refreshLayers() {
     if (!state.loaded) { return; }
     mapEl.dataset.ready = "false";
+    if (styleUrl && state.styleAt !== state.at) { state.styleAt = state.at; map.setStyle(styleFor(state.at)); }
     Promise.all([loadWards(), loadParcels()]).then(function () { mapEl.dataset.ready = "true"; });
   }
 
@@ -235,7 +259,8 @@
 
   function showCard(geometry, bbox) {
     if (!state.loaded) { state.pendingCard = [geometry, bbox]; return; }
-    map.getSource("selected").setData(geometry ? { type: "Feature", geometry: geometry, properties: {} } : empty);
+    state.selected = geometry ? { type: "Feature", geometry: geometry, properties: {} } : empty;
+    if (map.getSource("selected")) { map.getSource("selected").setData(state.selected); }
     if (bbox) {
       map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 80, maxZoom: 19, duration: 0 });
     }
