@@ -29,8 +29,10 @@ from sqlalchemy.orm import Session
 from . import parcels
 from .errors import InvalidInput, NotFound
 
-#: at most this many parcels (and owners) are listed for one search.
+#: at most this many parcels (and owners) are listed for one search …
 LIMIT = 20
+#: … and matches are counted up to this many.
+MAX_COUNTED = 10_000
 
 _CODE = re.compile(r"^(\d{5})\s*[-.\s]\s*(\d{1,6})\s*[-.\s]\s*(\d{1,7})$")
 _SHEET_FIRST = re.compile(r"^to\s*(?:ban\s*do\s*)?(?:so\s*)?(\d{1,6})\s*[,;\-]?\s*thua\s*(?:dat\s*)?(?:so\s*)?(\d{1,7})$")
@@ -159,9 +161,10 @@ def find(session: Session, text: str, *, ward: str | None = None, at: dt.date | 
     elif u.kind == "text":
         filters = parcels.SearchFilters(address=u.value)
     if filters is not None:
-        stream = parcels.search_parcels(session, filters, limit=LIMIT, at=at)
-        found.parcels_matched = stream.matched
+        stream = parcels.search_parcels(session, filters, limit=LIMIT, at=at, count_limit=MAX_COUNTED)
         found.parcels = _features(stream)
+        # a full page is counted up to MAX_COUNTED; past that, "more than" is all we say
+        found.parcels_matched = stream.matched if stream.matched is not None else MAX_COUNTED + 1
         found.needs_ward = u.kind == "sheet" and ward is None and len({p["ward_code"] for p in found.parcels}) > 1
     if u.kind in ("id_number", "text"):
         if not personal:

@@ -7,14 +7,14 @@ is disabled, so older session cookies stop working. `personal_data_access_log.us
 officer for each read of personal data through the web application.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03 07:40:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

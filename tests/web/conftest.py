@@ -1,12 +1,12 @@
 """Fixtures for the web application: a database of its own with the sample (pages commit there:
-sign-ins, access-log rows), the app served on a free port in a thread, accounts, and Playwright
-driving Debian's chromium (never a downloaded browser). Screenshots go to test-artifacts/web/."""
+sign-ins, access-log rows), the app served on a free port by several threads (a page loads its
+script, the map's data and the panel at once), accounts, and a `page` on it in the suite's
+Debian Chromium (tests/browser.py). Screenshots go to test-artifacts/web/."""
 
 from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,12 +17,10 @@ from api import create_app
 from landdb import migrate, users
 from landdb.config import Settings
 
+from ..browser import ARTIFACTS as BROWSER_ARTIFACTS
 from ..conftest import create_database
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = BROWSER_ARTIFACTS / "web"
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -61,7 +59,7 @@ def accounts(web_engine) -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def live_server(web_database_url, accounts):
+def web_server(web_database_url, accounts):
     """Base URL of the app served from a thread (rate limits off, a fixed cookie key)."""
     settings = Settings(database_url=web_database_url, rate_limit="", rate_limit_public="",
                         extra={"secret_key": "web-tests-only", "web_signin_rate_limit": ""})
@@ -76,23 +74,11 @@ def live_server(web_database_url, accounts):
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture
-def page(browser, live_server):
-    """A fresh browser context (no cookies) at 1280×800, its base URL the live server; page
-    script errors fail the test."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800}, locale="vi-VN")
+def page(browser, web_server):
+    """A fresh browser context (no cookies) at 1280×800, its base URL the web server; page
+    script errors fail the test. (`browser` is the suite's Debian Chromium, tests/browser.py.)"""
+    context = browser.new_context(base_url=web_server, viewport={"width": 1280, "height": 800}, locale="vi-VN")
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))

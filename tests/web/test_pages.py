@@ -336,9 +336,9 @@ def test_keyboard_only_search_and_tabs(page, db):
 
 
 @pytest.mark.parametrize("width,height", [(1280, 800), (768, 1024)])
-def test_fits_desktop_and_tablet(browser, live_server, db, width, height):
+def test_fits_desktop_and_tablet(browser, web_server, db, width, height):
     p = a_parcel(db)
-    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height})
+    context = browser.new_context(base_url=web_server, viewport={"width": width, "height": height})
     page = context.new_page()
     page.goto(f"/parcel/{p.parcel_code}")
     map_ready(page)
