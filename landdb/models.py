@@ -279,6 +279,8 @@ class ParcelFeature(Base):
         Index("ix_parcel_features_geom", "geom", postgresql_using="gist"),
         Index("ix_parcel_features_geom_4326", "geom_4326", postgresql_using="gist"),
         Index("ix_parcel_features_geom_3857", "geom_3857", postgresql_using="gist"),
+        #: the search box's lookup by national parcel ID (migration 0006)
+        Index("ix_parcel_features_national_id", "national_id"),
     )
 
 

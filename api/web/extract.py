@@ -5,7 +5,7 @@ numbered with the length of each edge, the table of vertex coordinates in VN-200
 (EPSG:5899; X northing, Y easting, as Vietnamese cadastral tables write them), area, land use,
 address, holders (only for principals who may see them: the card decides and logs), the date it
 is valid for, and a verification block: the journal seq and hash of the latest registration and
-a QR code of the public URL that re-derives and checks them. Text is set in DejaVu Sans (Debian's
+a QR code (segno) of the public URL that re-derives and checks them. Text is set in DejaVu Sans (Debian's
 fonts-dejavu-core), which has every Vietnamese glyph.
 """
 
@@ -17,9 +17,10 @@ import json
 import math
 from pathlib import Path
 
+import segno
+
 from flask_babel import gettext as _
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing, Line, Polygon, Rect, String
+from reportlab.graphics.shapes import Drawing, Line, Path as DrawPath, Polygon, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -182,11 +183,7 @@ def render_extract(session: Session, card: Card, verify_url: str | None) -> byte
 
     story.append(Paragraph(_("Xác minh"), styles["h"]))
     if card.latest and verify_url:
-        qr = QrCodeWidget(verify_url, barLevel="M")
-        x0, y0, x1, y1 = qr.getBounds()
-        side = 32 * mm
-        qd = Drawing(side, side, transform=[side / (x1 - x0), 0, 0, side / (y1 - y0), 0, 0])
-        qd.add(qr)
+        qd = qr_drawing(verify_url, 32 * mm)
         block = [Paragraph(_("Đăng ký mới nhất: %(k)s ngày %(d)s", k=label(card.latest["kind"]),
                              d=card.latest["effective_date"]), styles["p"]),
                  Paragraph(f"{_('Nhật ký')} seq {card.latest['seq']}", styles["p"]),
@@ -205,6 +202,35 @@ def render_extract(session: Session, card: Card, verify_url: str | None) -> byte
                             author="landdb")
     doc.build(story)
     return buf.getvalue()
+
+
+def qr_drawing(data: str, side: float) -> Drawing:
+    """A QR code (segno, error correction M) as one filled path: a rectangle per run of dark
+    modules in a row, drawn in one go rather than one shape per module."""
+    matrix = segno.make(data, error="m", micro=False).matrix
+    n = len(matrix)
+    quiet = 4
+    cell = side / (n + 2 * quiet)
+    path = DrawPath(fillColor=colors.black, strokeColor=None, strokeWidth=0)
+    for r, row in enumerate(matrix):
+        y = side - (quiet + r + 1) * cell
+        c = 0
+        while c < n:
+            if row[c]:
+                start = c
+                while c < n and row[c]:
+                    c += 1
+                x0, x1 = (quiet + start) * cell, (quiet + c) * cell
+                path.moveTo(x0, y)
+                path.lineTo(x1, y)
+                path.lineTo(x1, y + cell)
+                path.lineTo(x0, y + cell)
+                path.closePath()
+            else:
+                c += 1
+    d = Drawing(side, side)
+    d.add(path)
+    return d
 
 
 def _table(rows: list, widths: list, font: str, header: bool = False) -> Table:

@@ -153,7 +153,10 @@ def parcel_at():
         raise InvalidInput(_("Cần kinh độ và vĩ độ (lon, lat)."), field="lon") from None
     import json
 
-    feature = json.loads(parcels.parcel_at(get_session(), lon, lat, at=_at()))
+    try:
+        feature = json.loads(parcels.parcel_at(get_session(), lon, lat, at=_at()))
+    except NotFound:
+        return _page("web/error.html", 404, message=_("Không có thửa đất tại điểm này."))
     return redirect(url_for("web.parcel", code=feature["properties"]["parcel_code"],
                             at=request.args.get("at") or None))
 
