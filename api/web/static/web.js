@@ -235,7 +235,10 @@
   map.on("mouseleave", "parcels-fill", function () { map.getCanvas().style.cursor = ""; });
 
   map.on("click", function (ev) {
-    var hits = map.queryRenderedFeatures(ev.point, { layers: ["parcels-fill"] });
+    // Overview tiles (z14) carry no codes: then the server finds the parcel at the point.
+    var hits = map.queryRenderedFeatures(ev.point, { layers: ["parcels-fill"] }).filter(function (f) {
+      return f.properties && f.properties.parcel_code;
+    });
     if (hits.length) {
       load("/parcel/" + encodeURIComponent(hits[0].properties.parcel_code), true);
     } else {
