@@ -71,7 +71,10 @@ from .errors import problem
 log = logging.getLogger(__name__)
 
 #: endpoints that answer whoever asks, without authentication or rate limits.
-OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape"})
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape",
+                            # the web application's own files (scripts, styles, MapLibre): a page
+                            # load fetches several, and they are the same for everyone
+                            "static", "web.static"})
 
 #: response headers a browser script may read across origins.
 EXPOSED_HEADERS = (

@@ -154,3 +154,13 @@ def test_users_cli(web_database_url):
     bad = runner.invoke(main, ["users", "create", "x", "--role", "officer"], env=env)
     assert bad.exit_code == 1 and "user name" in bad.output
     assert password not in listed.output
+
+
+def test_static_files_do_not_count_against_the_public_rate_limit(settings, connection):
+    maker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    app = create_app(settings.with_(rate_limit_public="5/minute"), testing=True, sessionmaker=maker)
+    client = app.test_client()
+    for path in ["/static/vendor/maplibre-gl/maplibre-gl.js", "/assets/web.js", "/assets/web.css"] * 3:
+        with client.get(path) as resp:
+            assert resp.status_code == 200
+    assert [client.get("/").status_code for _ in range(6)] == [200] * 5 + [429]  # pages still count
