@@ -40,4 +40,7 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     from . import web
 
     web.init_app(app)
+    from .tiles import bp as tiles_bp
+
+    app.register_blueprint(tiles_bp)
     return app

@@ -162,7 +162,8 @@ def _authenticate_and_limit() -> Response | None:
             except Unauthorized as exc:
                 error = exc.message
     limits: RateLimits = current_app.extensions["landdb_rate_limits"]
-    refusal = limits.check(g.principal, request.remote_addr, wfs=request.blueprint == "wfs")
+    # Map clients (WFS, vector tiles) ask for many small pieces per view: the larger keyless limit.
+    refusal = limits.check(g.principal, request.remote_addr, wfs=request.blueprint in ("wfs", "tiles"))
     if refusal is not None:
         return refusal
     if error is not None:
