@@ -2,7 +2,8 @@
 
 Thin: parameters are parsed here, tiles rendered by `landdb.tiles.mvt` and their ETags made by
 `landdb.tiles.cache`. The OGC API – Features blueprint shares the /ogc prefix (landing page,
-conformance, collections) and links to these documents.
+conformance, collections) and links to these documents with `landing_links()`,
+`collection_links(cid)` and `CONFORMANCE`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,40 @@ REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 #: Cache-Control of the metadata documents (they change only with a deployment or the wards).
 DOCUMENT_CACHE = "public, max-age=300"
+
+
+#: The OGC API – Tiles 1.0 and 2D Tile Matrix Set 2.0 conformance classes served here, for /ogc/conformance.
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/datetime",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+
+
+def landing_links() -> list[dict]:
+    """Links for the /ogc landing page: the tile matrix sets and the styles."""
+    return [
+        _link(url_for("tiles.tile_matrix_sets", _external=True), "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+              JSON, "Tile matrix sets"),
+        _link(url_for("tiles.styles", _external=True), "http://www.opengis.net/def/rel/ogc/1.0/styles", JSON,
+              "Map styles"),
+    ]
+
+
+def collection_links(cid: str) -> list[dict]:
+    """Links for a collection's document (empty for a collection without tiles)."""
+    if cid not in mvt.LAYERS:
+        return []
+    return [
+        _link(url_for("tiles.tilesets", cid=cid, _external=True), REL_TILESETS, JSON, "Vector tilesets"),
+        _link(url_for("tiles.tilejson", cid=cid, tms_id="WebMercatorQuad", _external=True), "describedby", TILEJSON,
+              "TileJSON 3.0 (WebMercatorQuad)"),
+    ]
 
 
 def _setting(name: str, default: str = "") -> str:

@@ -121,3 +121,16 @@ def test_unknown_style_and_format(client):
     assert client.get("/ogc/styles/osm-bright").status_code == 404
     resp = client.get("/ogc/styles/landdb?f=sld")
     assert resp.status_code == 400 and resp.get_json()["field"] == "f"
+
+
+def test_links_for_the_features_landing_page_and_collections_resolve(app, client):
+    from api import tiles
+
+    with app.test_request_context("/ogc"):
+        links = tiles.landing_links() + tiles.collection_links("parcels") + tiles.collection_links("wards")
+        assert tiles.collection_links("owners") == []
+    assert len(links) == 6
+    for link in links:
+        resp = client.get(link["href"].replace("http://localhost", ""))
+        assert resp.status_code == 200 and resp.is_json, link
+    assert all(c.startswith("http://www.opengis.net/spec/") for c in tiles.CONFORMANCE)
