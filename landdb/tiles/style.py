@@ -39,10 +39,15 @@ def sources() -> tuple[dict, ...]:
 
 
 def fill_expression() -> list:
-    """MapLibre expression: the fill colour of a parcel from its `land_use`."""
-    expr: list = ["match", ["get", "land_use"]]
+    """MapLibre expression: the fill colour of a parcel from its `land_use`, codes of one colour
+    in one branch. Branch labels are arrays (the style spec allows both): QGIS's style converter
+    reads only those."""
+    by_colour: dict[str, list[str]] = {}
     for row in colours():
-        expr += [row["code"], row["colour"]]
+        by_colour.setdefault(row["colour"], []).append(row["code"])
+    expr: list = ["match", ["get", "land_use"]]
+    for colour, codes in by_colour.items():
+        expr += [codes, colour]
     return expr + [UNKNOWN_FILL]
 
 

@@ -97,8 +97,9 @@ def test_style_colours_parcels_by_land_use_and_draws_wards(client):
     layers = {layer["id"]: layer for layer in doc["layers"]}
     fill = layers["parcels-fill"]["paint"]["fill-color"]
     assert fill[:2] == ["match", ["get", "land_use"]]
-    pairs = dict(zip(fill[2:-1:2], fill[3:-1:2]))
-    assert pairs["ODT"] == "#FFA0FF" and pairs["RSX"] == "#B4FFB4" and len(pairs) == len(_csv("land_use_colours"))
+    pairs = {code: colour for codes, colour in zip(fill[2:-1:2], fill[3:-1:2]) for code in codes}
+    assert pairs == {r["code"]: r["colour"] for r in _csv("land_use_colours")}
+    assert pairs["ODT"] == "#FFA0FF" and pairs["RSX"] == "#B4FFB4" and fill[-1] == "#E8E8E8"
     assert layers["wards-outline"]["type"] == "line" and layers["wards-label"]["layout"]["text-field"] == ["get", "name"]
     legend = doc["metadata"]["landdb:legend"]
     assert {g["group"] for g in legend} >= {"residential", "agricultural", "forest", "special_use", "unused"}
