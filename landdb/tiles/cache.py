@@ -1,12 +1,16 @@
 """Caching of tiles: what an ETag is made of, and how long a tile may be kept.
 
-A parcels tile changes only when a registration touches its area, so its ETag is the journal
-`seq` of the last registration that opened or closed a parcel version whose boundary reaches
-the tile (with its margin), together with everything else in the tile's URL (layer, zoom,
-column, row, day, filter) and the tile format's version. `seq` is given under the journal's
-lock in commit order, so a registration that commits later always has a higher one. Computing
-it is one index scan over the versions in the tile's box: a revalidation (If-None-Match) is
-answered 304 without rendering the tile, and a registration elsewhere leaves the ETag alone.
+A parcels tile changes only when a registration touches its area. Every registration opens a
+parcel version or closes one (usually both: each change opens the parcel's next version), and
+versions are never deleted. So over the versions whose boundary reaches the tile (with its
+margin), the number of versions and the number of closed ones only grow, and any registration
+touching the tile makes one of them grow, whatever order concurrent registrations commit in.
+A parcels tile's ETag is a digest of those two counts and the last transactions that opened and
+closed such a version, with everything else in the tile's URL (layer, zoom, column, row, day,
+filter) and the tile format's version. It costs one index scan over the versions in the tile's
+box, one aggregate, no join: a revalidation (If-None-Match) is answered 304 without rendering
+the tile, and a registration elsewhere leaves the ETag alone. It is read before the tile is
+rendered, so a tile is never sent with the ETag of an older state.
 
 Wards change only when the reference data does (`landdb db upgrade`), with no journal row: a
 ward tile's ETag is a digest of its own bytes (ward tiles are few features and quick to build).
@@ -34,12 +38,10 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 #: Cache-Control of a past day's tile.
 IMMUTABLE = "public, max-age=31536000, immutable"
 
-_LAST_SEQ = (
-    "WITH env AS (SELECT ST_Transform(ST_TileEnvelope(:_tz, :_tx, :_ty, margin => "
-    f"{mvt.BUFFER / mvt.EXTENT}), {STORAGE_SRID}) AS e), "
-    "touched AS (SELECT v.opened_by_tx AS tx FROM parcel_versions v, env WHERE v.geom && env.e "
-    "UNION ALL SELECT v.closed_by_tx FROM parcel_versions v, env WHERE v.geom && env.e AND v.closed_by_tx IS NOT NULL) "
-    "SELECT coalesce(max(t.seq), 0) FROM transactions t WHERE t.id IN (SELECT tx FROM touched)"
+_VERSIONS_STATE = (
+    "SELECT count(*), count(v.closed_by_tx), coalesce(max(v.opened_by_tx), 0), coalesce(max(v.closed_by_tx), 0) "
+    "FROM parcel_versions v WHERE v.geom && ST_Transform(ST_TileEnvelope(:_tz, :_tx, :_ty, margin => "
+    f"{mvt.BUFFER / mvt.EXTENT}), {STORAGE_SRID})"
 )
 
 
@@ -53,10 +55,11 @@ def _key(tile: mvt.Tile) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
-def last_registration(session: Session, tile: mvt.Tile) -> int:
-    """Journal seq of the last registration that touched a parcel reaching `tile` (0: none)."""
-    rows = prepared.fetch(session, _LAST_SEQ, {"_tz": tile.z, "_tx": tile.x, "_ty": tile.y})
-    return int(rows[0][0])
+def versions_state(session: Session, tile: mvt.Tile) -> str:
+    """What the register's versions reaching `tile` look like: versions, closed ones, and the
+    last transactions that opened and closed one (see the module's docstring)."""
+    rows = prepared.fetch(session, _VERSIONS_STATE, {"_tz": tile.z, "_tx": tile.x, "_ty": tile.y})
+    return "-".join(str(int(v)) for v in rows[0])
 
 
 def etag_before_rendering(session: Session, tile: mvt.Tile) -> str | None:
@@ -64,7 +67,8 @@ def etag_before_rendering(session: Session, tile: mvt.Tile) -> str | None:
     if tile.empty:
         return f'W/"{tile.collection}.empty.{_key(tile)}"'
     if tile.collection == "parcels":
-        return f'W/"parcels.{last_registration(session, tile)}.{_key(tile)}"'
+        state = hashlib.sha1(versions_state(session, tile).encode()).hexdigest()[:12]
+        return f'W/"parcels.{state}.{_key(tile)}"'
     return None
 
 

@@ -31,7 +31,7 @@ EXTENT = 4096
 BUFFER = 64
 #: Raised whenever what a tile holds changes shape (layers, properties, simplification):
 #: it is part of every ETag, so caches drop tiles made by older code.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
@@ -49,19 +49,35 @@ class TileLayer:
     simplify: bool = False
     #: for the tileset's metadata and TileJSON: property → TileJSON field type.
     fields: dict[str, str] = field(default_factory=dict)
+    #: up to this zoom, only these properties and no feature ids (None: always all of them).
+    overview_until: int | None = None
+    overview_properties: tuple[str, ...] = ()
+
+    def content(self, z: int) -> tuple[tuple[str, ...], bool]:
+        """(properties, with feature ids) of a tile at zoom z."""
+        if self.overview_until is not None and z <= self.overview_until:
+            return self.overview_properties, False
+        return self.properties, True
 
 
-#: Parcels appear from this zoom on: at z14 a tile over the urban core holds ~1 500 parcels
-#: (~60 KB); at z13 four times that (see bench/RESULTS.md, "Vector tiles"). Below it a parcels tile is empty.
+#: Parcels appear from this zoom on; below it a parcels tile is empty. Measured on the 200 000-
+#: parcel sample (bench/bench_tiles.py, bench/RESULTS.md): the densest z13 tile holds ~29 000
+#: parcels (1.7 MB with all properties); the densest z14 tile ~18 000 (1.0 MB with all
+#: properties, 455 KB with the land use alone and no ids), the densest z15 tile ~6 700 (383 KB
+#: with all). So z14 is an overview zoom: every parcel, its land use only; from z15 on, all of
+#: a parcel's tile properties. No tile is over 500 KB.
 PARCELS_MIN_ZOOM = 14
+PARCELS_OVERVIEW_UNTIL = 14
 
 LAYERS: dict[str, TileLayer] = {
     "parcels": TileLayer(
         "parcels", "Parcels (thửa đất)",
         "Current parcels (or those of the day asked with at=/datetime=), coloured by land use in the "
-        f"landdb style; from zoom {PARCELS_MIN_ZOOM} on.",
+        f"landdb style; from zoom {PARCELS_MIN_ZOOM} on, with only their land use (and no feature ids) up "
+        f"to zoom {PARCELS_OVERVIEW_UNTIL}.",
         ("parcel_code", "land_use", "legal_area_m2"), PARCELS_MIN_ZOOM,
-        fields={"parcel_code": "String", "land_use": "String", "legal_area_m2": "Number"}),
+        fields={"parcel_code": "String", "land_use": "String", "legal_area_m2": "Number"},
+        overview_until=PARCELS_OVERVIEW_UNTIL, overview_properties=("land_use",)),
     "wards": TileLayer(
         "wards", "Wards and communes (phường, xã)",
         "Administrative units valid now (or on the day asked), at every zoom, outlines simplified per zoom.",
@@ -123,11 +139,13 @@ def statement(tile: Tile) -> tuple[str, dict]:
         # One MVT unit at this zoom: finer detail vanishes in ST_AsMVTGeom's grid anyway.
         params["_tol"] = matrix.tile_span(tile.tms, tile.z) / EXTENT
         geom = f"ST_Simplify({geom}, :_tol, true)"
-    columns = ", ".join(_column(ft, name) for name in lyr.properties)
+    names, with_ids = lyr.content(tile.z)
+    columns = ", ".join(([f"{ft.key_sql} AS id"] if with_ids else []) + [_column(ft, name) for name in names])
+    id_column = ", 'id'" if with_ids else ""
     sql = (
-        f"SELECT ST_AsMVT(t, '{lyr.name}', {EXTENT}, 'geom', 'id') FROM ("
+        f"SELECT ST_AsMVT(t, '{lyr.name}', {EXTENT}, 'geom'{id_column}) FROM ("
         f"SELECT ST_AsMVTGeom({geom}, ST_TileEnvelope(:_tz, :_tx, :_ty), {EXTENT}, {BUFFER}, true) AS geom, "
-        f"{ft.key_sql} AS id, {columns} FROM {c.source} WHERE {c.where}) t WHERE t.geom IS NOT NULL"
+        f"{columns} FROM {c.source} WHERE {c.where}) t WHERE t.geom IS NOT NULL"
     )
     return sql, params
 

@@ -27,7 +27,7 @@ def known(session):
         "WHERE p.retired_on IS NULL AND p.ward_code = '06691' ORDER BY p.id LIMIT 1")).one()
 
 
-@pytest.mark.parametrize("z", [14, 16, 18])
+@pytest.mark.parametrize("z", [15, 16, 18])
 def test_a_tile_holds_the_parcels_of_its_area(client, session, known, z):
     t = tile_at(session, known.parcel_code, z)
     must, may = expected_codes(session, t)
@@ -35,6 +35,15 @@ def test_a_tile_holds_the_parcels_of_its_area(client, session, known, z):
     assert known.parcel_code in must
     assert must <= got, f"missing from the tile: {sorted(must - got)[:10]}"
     assert got <= may, f"in the tile but nowhere near it: {sorted(got - may)[:10]}"
+
+
+def test_the_overview_zoom_has_every_parcel_with_its_land_use_only(client, session, known):
+    t = tile_at(session, known.parcel_code, 14)
+    must, may = expected_codes(session, t)
+    got = features(client, "parcels", t.z, t.x, t.y)
+    assert len(must) <= len(got) <= len(may) and len(must) > 100
+    assert all(set(f["properties"]) == {"land_use"} and not f.get("id") for f in got)  # no id: decoded as 0
+    assert {f["properties"]["land_use"] for f in got} >= {known.land_use}
 
 
 def test_features_carry_their_properties_and_boundary(client, session, known):
