@@ -20,10 +20,7 @@ from ..crs import STORAGE_SRID
 from ..errors import NotFound
 from . import matrix
 
-try:  # the read core (landdb.query); until it is there, a stand-in over the current tables
-    from ..query import FEATURE_TYPES, FeatureQuery, compile_where
-except ImportError:  # pragma: no cover
-    from ._interim import FEATURE_TYPES, FeatureQuery, compile_where
+from ..query import FEATURE_TYPES, FeatureQuery, compile_where
 
 #: MVT geometry units per tile side, and the margin (in those units) kept around a tile so that
 #: strokes and labels do not stop at its edge.
@@ -154,7 +151,7 @@ def _column(ft, name: str) -> str:
     prop = ft.property(name)
     sql = prop.sql
     # MVT values are strings, numbers and booleans: numerics go as doubles, not as text.
-    if getattr(prop, "kind", "") == "float" or name == "legal_area_m2":
+    if prop.kind == "float":
         sql = f"({sql})::float8"
     return f'{sql} AS "{name}"'
 
