@@ -207,14 +207,16 @@ def tile(cid: str, tms_id: str, z: int, y: int, x: int):
     session = get_session()
     headers = {"Cache-Control": cache.cache_control(t, int(_setting("tiles_max_age", "0") or 0)),
                "Vary": "Accept-Encoding"}
-    etag = cache.etag_before_rendering(session, t)
-    if etag is not None and cache.matches(request.headers.get("If-None-Match"), etag):
+    asked = request.headers.get("If-None-Match")
+    if asked:
+        # A revalidation: the versions the tile shows, without building it.
+        state = mvt.state(session, t)
+        if state is not None and cache.matches(asked, cache.etag(t, state)):
+            return Response(status=304, headers={**headers, "ETag": cache.etag(t, state)})
+    body, state = mvt.render(session, t)
+    etag = cache.etag(t, state if state is not None else cache.state_of_body(body))
+    if cache.matches(asked, etag):
         return Response(status=304, headers={**headers, "ETag": etag})
-    body = mvt.render(session, t)
-    if etag is None:
-        etag = cache.etag_of_body(t, body)
-        if cache.matches(request.headers.get("If-None-Match"), etag):
-            return Response(status=304, headers={**headers, "ETag": etag})
     headers["ETag"] = etag
     if not body:
         # OGC API – Tiles: an empty tile inside the limits may be 204 No Content.

@@ -1,16 +1,14 @@
 """Caching of tiles: what an ETag is made of, and how long a tile may be kept.
 
-A parcels tile changes only when a registration touches its area. Every registration opens a
-parcel version or closes one (usually both: each change opens the parcel's next version), and
-versions are never deleted. So over the versions whose boundary reaches the tile (with its
-margin), the number of versions and the number of closed ones only grow, and any registration
-touching the tile makes one of them grow, whatever order concurrent registrations commit in.
-A parcels tile's ETag is a digest of those two counts and the last transactions that opened and
-closed such a version, with everything else in the tile's URL (layer, zoom, column, row, day,
-filter) and the tile format's version. It costs one index scan over the versions in the tile's
-box, one aggregate, no join: a revalidation (If-None-Match) is answered 304 without rendering
-the tile, and a registration elsewhere leaves the ETag alone. It is read before the tile is
-rendered, so a tile is never sent with the ETag of an older state.
+A parcels tile shows a set of parcel versions: those its query selects (the day, the filter,
+the tile's box with its margin). Versions never change — every registration opens the parcel's
+next version, or retires the parcel — so the tile changes exactly when that set does. Its ETag
+is a digest of the set (each row's parcel key and version number) with the tile's URL
+parameters and the tile format's version: a registration touching a parcel in the tile changes
+it, one elsewhere does not, whatever order transactions commit in. The digest comes out of the
+very statement that renders the tile (same snapshot, no second query); a revalidation
+(If-None-Match) runs only the selection, without building the tile, and is answered 304 when
+nothing changed.
 
 Wards change only when the reference data does (`landdb db upgrade`), with no journal row: a
 ward tile's ETag is a digest of its own bytes (ward tiles are few features and quick to build).
@@ -27,22 +25,12 @@ import datetime as dt
 import hashlib
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
-from .. import prepared
-from ..crs import STORAGE_SRID
 from . import mvt
 
 #: The calendar the register's days follow.
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 #: Cache-Control of a past day's tile.
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-_VERSIONS_STATE = (
-    "SELECT count(*), count(v.closed_by_tx), coalesce(max(v.opened_by_tx), 0), coalesce(max(v.closed_by_tx), 0) "
-    "FROM parcel_versions v WHERE v.geom && ST_Transform(ST_TileEnvelope(:_tz, :_tx, :_ty, margin => "
-    f"{mvt.BUFFER / mvt.EXTENT}), {STORAGE_SRID})"
-)
 
 
 def today() -> dt.date:
@@ -55,26 +43,14 @@ def _key(tile: mvt.Tile) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
-def versions_state(session: Session, tile: mvt.Tile) -> str:
-    """What the register's versions reaching `tile` look like: versions, closed ones, and the
-    last transactions that opened and closed one (see the module's docstring)."""
-    rows = prepared.fetch(session, _VERSIONS_STATE, {"_tz": tile.z, "_tx": tile.x, "_ty": tile.y})
-    return "-".join(str(int(v)) for v in rows[0])
+def etag(tile: mvt.Tile, state: str) -> str:
+    """The ETag of `tile` whose content is summed up by `state` (see the module's docstring)."""
+    return f'W/"{tile.collection}.{hashlib.sha1(state.encode()).hexdigest()[:12]}.{_key(tile)}"'
 
 
-def etag_before_rendering(session: Session, tile: mvt.Tile) -> str | None:
-    """The tile's ETag when it can be known without rendering the tile (parcels), else None."""
-    if tile.empty:
-        return f'W/"{tile.collection}.empty.{_key(tile)}"'
-    if tile.collection == "parcels":
-        state = hashlib.sha1(versions_state(session, tile).encode()).hexdigest()[:12]
-        return f'W/"parcels.{state}.{_key(tile)}"'
-    return None
-
-
-def etag_of_body(tile: mvt.Tile, body: bytes) -> str:
-    """The ETag of a tile whose inputs carry no version of their own: a digest of its bytes."""
-    return f'W/"{tile.collection}.{hashlib.sha1(body).hexdigest()[:16]}.{_key(tile)}"'
+def state_of_body(body: bytes) -> str:
+    """The state of a tile whose inputs carry no version of their own: its bytes."""
+    return hashlib.sha1(body).hexdigest()
 
 
 def cache_control(tile: mvt.Tile, max_age: int = 0) -> str:

@@ -28,7 +28,7 @@ EXTENT = 4096
 BUFFER = 64
 #: Raised whenever what a tile holds changes shape (layers, properties, simplification):
 #: it is part of every ETag, so caches drop tiles made by older code.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
@@ -117,8 +117,8 @@ class Tile:
         return not self.layer.min_zoom <= self.z <= self.layer.max_zoom
 
 
-def statement(tile: Tile) -> tuple[str, dict]:
-    """(SQL, params) of the one statement that renders `tile` as an MVT (a single bytea row)."""
+def _select(tile: Tile) -> tuple[object, str, dict, str]:
+    """(feature type, FROM … WHERE of the rows the tile shows, parameters, their Web Mercator geometry)."""
     lyr = tile.layer
     ft = FEATURE_TYPES[lyr.name]
     q = FeatureQuery(ft)
@@ -131,20 +131,54 @@ def statement(tile: Tile) -> tuple[str, dict]:
     if lyr.name == "wards" and tile.at is None:
         q.add("f.valid_to IS NULL")  # the units of today, not those the 2025 reform ended
     c = compile_where(q)
-    params = dict(c.params)
+    return ft, f"{c.source} WHERE {c.where}", dict(c.params), geom
+
+
+def _versions(ft) -> tuple[str, str] | None:
+    """SQL of a row's key and version number, for a feature type whose rows are versioned."""
+    version = ft.property("version")
+    return None if version is None else (ft.key_sql, version.sql)
+
+
+#: The digest of which versions a tile's rows are: key.version of each, in key order.
+STATE = "coalesce(md5(string_agg(s._k::text || '.' || s._v::text, ',' ORDER BY s._k)), 'none')"
+
+
+def statement(tile: Tile) -> tuple[str, dict]:
+    """(SQL, params) of the one statement that renders `tile`: a single row of the MVT (bytea)
+    and, for a versioned layer (parcels), the digest of the versions it shows (else NULL)."""
+    lyr = tile.layer
+    ft, rows, params, geom = _select(tile)
     if lyr.simplify:
         # One MVT unit at this zoom: finer detail vanishes in ST_AsMVTGeom's grid anyway.
         params["_tol"] = matrix.tile_span(tile.tms, tile.z) / EXTENT
         geom = f"ST_Simplify({geom}, :_tol, true)"
     names, with_ids = lyr.content(tile.z)
-    columns = ", ".join(([f"{ft.key_sql} AS id"] if with_ids else []) + [_column(ft, name) for name in names])
+    columns = ([f"{ft.key_sql} AS id"] if with_ids else []) + [_column(ft, name) for name in names]
+    shown = ["geom"] + (["id"] if with_ids else []) + [f'"{name}"' for name in names]
     id_column = ", 'id'" if with_ids else ""
-    sql = (
-        f"SELECT ST_AsMVT(t, '{lyr.name}', {EXTENT}, 'geom'{id_column}) FROM ("
-        f"SELECT ST_AsMVTGeom({geom}, ST_TileEnvelope(:_tz, :_tx, :_ty), {EXTENT}, {BUFFER}, true) AS geom, "
-        f"{columns} FROM {c.source} WHERE {c.where}) t WHERE t.geom IS NOT NULL"
-    )
+    mvt_geom = f"ST_AsMVTGeom({geom}, ST_TileEnvelope(:_tz, :_tx, :_ty), {EXTENT}, {BUFFER}, true) AS geom"
+    versions = _versions(ft)
+    if versions is None:
+        sql = (f"SELECT ST_AsMVT(t, '{lyr.name}', {EXTENT}, 'geom'{id_column}), NULL::text FROM ("
+               f"SELECT {mvt_geom}, {', '.join(columns)} FROM {rows}) t WHERE t.geom IS NOT NULL")
+        return sql, params
+    # The tile's features are the rows with a geometry left after clipping (m: only the columns
+    # the tile carries); the digest is over every row selected, as state_statement selects them.
+    sql = (f"SELECT ST_AsMVT(m, '{lyr.name}', {EXTENT}, 'geom'{id_column}) FILTER (WHERE s.geom IS NOT NULL), "
+           f"{STATE} FROM (SELECT {mvt_geom}, {', '.join(columns)}, {versions[0]} AS _k, {versions[1]} AS _v "
+           f"FROM {rows}) s CROSS JOIN LATERAL (SELECT {', '.join('s.' + c for c in shown)}) m")
     return sql, params
+
+
+def state_statement(tile: Tile) -> tuple[str, dict] | None:
+    """(SQL, params) of the digest of the versions `tile` shows, without rendering it; None for
+    a layer without versions."""
+    ft, rows, params, _ = _select(tile)
+    versions = _versions(ft)
+    if versions is None:
+        return None
+    return f"SELECT {STATE} FROM (SELECT {versions[0]} AS _k, {versions[1]} AS _v FROM {rows}) s", params
 
 
 def _column(ft, name: str) -> str:
@@ -156,15 +190,28 @@ def _column(ft, name: str) -> str:
     return f'{sql} AS "{name}"'
 
 
-def render(session: Session, tile: Tile) -> bytes:
-    """The tile as MVT bytes (b"" when it holds no feature). Raises InvalidInput for a filter
-    the core refuses, NotFound for a tile outside the matrix set."""
+def render(session: Session, tile: Tile) -> tuple[bytes, str | None]:
+    """The tile as MVT bytes (b"" when it holds no feature) and the digest of the versions it
+    shows (None for a layer without versions; "empty" below the layer's zooms). Raises
+    InvalidInput for a filter the core refuses, NotFound for a tile outside the matrix set."""
     matrix.check_tile(tile.tms, tile.z, tile.x, tile.y)
     if tile.empty:
-        return b""
+        return b"", "empty"
     sql, params = statement(tile)
     rows = prepared.fetch(session, sql, params)
-    return bytes(rows[0][0]) if rows and rows[0][0] is not None else b""
+    body, state = rows[0] if rows else (None, None)
+    return (bytes(body) if body is not None else b""), state
+
+
+def state(session: Session, tile: Tile) -> str | None:
+    """The digest of the versions `tile` shows, without rendering it (None: a layer without versions)."""
+    matrix.check_tile(tile.tms, tile.z, tile.x, tile.y)
+    if tile.empty:
+        return "empty"
+    stmt = state_statement(tile)
+    if stmt is None:
+        return None
+    return prepared.fetch(session, *stmt)[0][0]
 
 
 def extent_wgs84(session: Session) -> tuple[float, float, float, float] | None:
