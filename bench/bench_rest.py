@@ -209,13 +209,17 @@ def _ms(value: str) -> float:
     return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60_000}[unit]
 
 
-def run_wrk(base: str, urls: list[str], concurrency: int, duration: float, tmp: Path) -> dict:
+def run_wrk(base: str, urls: list[str], concurrency: int, duration: float, tmp: Path,
+            timeout: float | None = None) -> dict:
+    """wrk's req/s and p50/p99 over `urls` drawn at random; `timeout` (s): wrk's per-request
+    timeout (its default, 2 s, counts slower answers as errors, not requests)."""
     urls_file = tmp / "urls.txt"
     urls_file.write_text("\n".join(urls) + "\n")
     script = tmp / "urls.lua"
     script.write_text(LUA)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(duration)}s", "--latency", "-s", str(script), base],
+        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(duration)}s", "--latency", "-s", str(script),
+         *([f"--timeout={timeout:g}s"] if timeout else []), base],
         env={**os.environ, "BENCH_URLS": str(urls_file)}, capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
