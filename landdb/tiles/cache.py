@@ -3,7 +3,8 @@
 A parcels tile shows a set of parcel versions: those its query selects (the day, the filter,
 the tile's box with its margin). Versions never change — every registration opens the parcel's
 next version, or retires the parcel — so the tile changes exactly when that set does. Its ETag
-is a digest of the set (each row's parcel key and version number) with the tile's URL
+is a digest of the set (the number of rows, the sums of their parcel keys and version numbers,
+and the XOR of a 64-bit hash of each (key, version): no sort, a few µs per row) with the tile's URL
 parameters and the tile format's version: a registration touching a parcel in the tile changes
 it, one elsewhere does not, whatever order transactions commit in. The digest comes out of the
 very statement that renders the tile (same snapshot, no second query); a revalidation
