@@ -21,6 +21,7 @@ from .db import databases
 
 bp = Blueprint("metrics", __name__)
 REGISTRATION_ENDPOINT = "transactions.post_transaction"
+_YES = {"true", "1", "yes"}  # a dry run (?dry_run=true) registers nothing: not counted
 
 
 class DatabaseCollector:
@@ -81,7 +82,7 @@ def _route() -> str:
 def _count(resp: Response) -> Response:
     route, method = _route(), request.method
     metrics.REQUESTS.labels(method, route, str(resp.status_code)).inc()
-    if request.endpoint == REGISTRATION_ENDPOINT:
+    if request.endpoint == REGISTRATION_ENDPOINT and request.args.get("dry_run", "").strip().lower() not in _YES:
         body = request.get_json(silent=True)
         kind = body.get("kind") if isinstance(body, dict) else None
         metrics.REGISTRATIONS.labels(kind if isinstance(kind, str) and kind in KINDS else "unknown",

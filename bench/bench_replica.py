@@ -8,9 +8,10 @@ production (`landdb serve`'s gunicorn command line) with READ_DATABASE_URL set. 
    polls the replica (every ms) for how far it has replayed and records, for each registration,
    the time from its answer to the replica having replayed its Consistency-Token, and the lag
    in bytes (the primary's WAL position minus the replica's) sampled meanwhile;
-2. token: the same load, each registration followed at once by a read of its parcel with its
-   token and one without: latency of each (p50/p99), how often the tokenless read was stale,
-   how often the token read was served by the primary after the bounded wait (/metrics).
+2. token: the same load, each registration followed at once by a read of its parcel without
+   its token and one with it: latency of each (p50/p99), how often the tokenless read was
+   stale, the mean time the app spent checking the replica for a token, and how often the
+   token read was served by the primary after the bounded wait (/metrics).
 
     .venv/bin/python bench/bench_replica.py --seconds 20 --clients 4
 """
@@ -18,6 +19,7 @@ production (`landdb serve`'s gunicorn command line) with READ_DATABASE_URL set. 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import statistics
@@ -82,21 +84,26 @@ def call(method: str, url: str, body: dict | None = None, headers: dict | None =
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
+            return resp.status, resp.headers, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as err:
         with err:
-            return err.code, dict(err.headers), {}
+            return err.code, err.headers, json.loads(err.read() or b"null")
 
 
 def register(base: str, key: str, parcel: dict) -> tuple[int, str | None]:
     new_use = "TMD" if parcel["land_use"] == "ODT" else "ODT"
-    status, headers, _ = call("POST", f"{base}/api/v1/transactions", {
+    status, headers, answer = call("POST", f"{base}/api/v1/transactions", {
         "kind": "land_use_change", "parcel": parcel["code"], "expected_version": parcel["version"],
-        "effective_date": "2026-01-02", "land_use": new_use}, {"Authorization": f"Bearer {key}"})
+        "effective_date": dt.date.today().isoformat(), "land_use": new_use}, {"Authorization": f"Bearer {key}"})
     if status == 201:
         parcel["version"] += 1
         parcel["land_use"] = new_use
+    elif len(ERRORS) < 5:
+        ERRORS.append((status, answer))
     return status, headers.get("Consistency-Token")
+
+
+ERRORS: list = []
 
 
 class Watcher(threading.Thread):
@@ -140,9 +147,14 @@ def routed(base: str) -> dict[str, float]:
 
     with urllib.request.urlopen(f"{base}/metrics", timeout=30) as resp:
         body = resp.read().decode()
-    return {s.labels["database"] + ":" + s.labels["reason"]: s.value
-            for f in text_string_to_metric_families(body) for s in f.samples
-            if s.name == "landdb_db_routed_requests_total"}
+    out = {}
+    for f in text_string_to_metric_families(body):
+        for s in f.samples:
+            if s.name == "landdb_db_routed_requests_total":
+                out[s.labels["database"] + ":" + s.labels["reason"]] = s.value
+            elif s.name in ("landdb_consistency_token_wait_seconds_sum", "landdb_consistency_token_wait_seconds_count"):
+                out[s.name.rsplit("_", 1)[1]] = s.value
+    return out
 
 
 def run_clients(n: int, seconds: float, work) -> None:
@@ -229,15 +241,19 @@ def main() -> None:
         run_clients(args.clients, args.seconds, write_then_read)
         after = routed(base)
         moved = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+        waited = moved.pop("sum", 0.0), moved.pop("count", 0.0)
         token = {"reads": stale["reads"],
                  "read_without_token_ms": {"p50": pct(without_token, 50), "p99": pct(without_token, 99)},
                  "read_with_token_ms": {"p50": pct(with_token, 50), "p99": pct(with_token, 99)},
+                 "token_check_mean_ms": round(waited[0] / waited[1] * 1000, 3) if waited[1] else None,
                  "stale_without_token": stale["without_token"], "stale_with_token": stale["with_token"],
                  "routed": moved}
         load = os.getloadavg()
         result = {"command": " ".join([".venv/bin/python", "bench/bench_replica.py", *sys.argv[1:]]),
                   "clients": args.clients, "seconds": args.seconds, "workers": args.workers,
                   "wait_ms": args.wait_ms, "loadavg": [round(x, 2) for x in load], "lag": lag, "token": token}
+        if ERRORS:
+            result["first_errors"] = ERRORS
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
     finally:

@@ -33,7 +33,7 @@ TOKEN_WAIT = Histogram(
     "Time spent waiting for the replica to replay a client's consistency token",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 REGISTRATIONS = Counter(
-    "landdb_registrations", "Registration requests (POST /api/v1/transactions) by kind and status",
+    "landdb_registrations", "Registration requests (POST /api/v1/transactions, dry runs aside) by kind and status",
     ["kind", "status"])
 RATE_LIMITED = Counter(
     "landdb_rate_limit_rejections", "Requests refused with 429, by the limit they ran into (key, address, wfs)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -49,10 +50,16 @@ def test_registrations_are_counted_by_kind_and_answer_a_consistency_token(client
     before = metric(client, "landdb_registrations_total", kind="land_use_change", status="201")
     resp = client.post("/api/v1/transactions", headers={"Authorization": f"Bearer {key}"}, json={
         "kind": "land_use_change", "parcel": props["parcel_code"], "expected_version": props["version"],
-        "effective_date": "2026-01-02", "land_use": "TMD"})
+        "effective_date": dt.date.today().isoformat(), "land_use": "TMD"})
     assert resp.status_code == 201, resp.json
     assert db.parse_lsn(resp.headers["Consistency-Token"]) > 0
     assert metric(client, "landdb_registrations_total", kind="land_use_change", status="201") == before + 1
+    total = metric(client, "landdb_registrations_total")
+    dry = client.post("/api/v1/transactions?dry_run=true", headers={"Authorization": f"Bearer {key}"}, json={
+        "kind": "land_use_change", "parcel": props["parcel_code"], "expected_version": props["version"] + 1,
+        "effective_date": dt.date.today().isoformat(), "land_use": "ODT"})
+    assert dry.status_code == 200, dry.json
+    assert metric(client, "landdb_registrations_total") == total  # a dry run registers nothing
 
 
 def test_rate_limit_rejections_are_counted(settings, connection):

@@ -57,10 +57,10 @@ def get(url: str, headers: dict | None = None) -> tuple[int, dict, str]:
     req = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, dict(resp.headers), resp.read().decode()
+            return resp.status, resp.headers, resp.read().decode()
     except urllib.error.HTTPError as err:
         with err:
-            return err.code, dict(err.headers), err.read().decode()
+            return err.code, err.headers, err.read().decode()
 
 
 def rejections(metrics_text: str) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,7 +23,7 @@ def change_land_use(client, pair, props, request_id):
     new_use = "TMD" if props["land_use"] == "ODT" else "ODT"
     return client.post("/api/v1/transactions", headers={**bearer(pair.officer_key), "X-Request-Id": request_id},
                        json={"kind": "land_use_change", "parcel": props["parcel_code"],
-                             "expected_version": props["version"], "effective_date": "2026-01-02",
+                             "expected_version": props["version"], "effective_date": dt.date.today().isoformat(),
                              "land_use": new_use})
 
 
