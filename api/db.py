@@ -226,10 +226,17 @@ def _run_reads_again_on_the_primary(app: Flask) -> None:
             return dispatch()
         except DBAPIError as err:
             dbs = databases()
-            if route() != "replica" or dbs.state is None or not _unreachable(err):
+            if route() != "replica" or dbs.state is None:
                 raise
-            dbs.state.mark_down(f"{err.orig.__class__.__name__} during {request.method} {request.path}")
-            metrics.ROUTED.labels("primary", "replica_down").inc()
+            if getattr(err.orig, "pgcode", None) == "40001":
+                # cancelled by a conflict with recovery (the primary vacuumed rows this read
+                # needed): the replica is fine, this read runs on the primary instead
+                metrics.ROUTED.labels("primary", "replica_conflict").inc()
+            elif _unreachable(err):
+                dbs.state.mark_down(f"{err.orig.__class__.__name__} during {request.method} {request.path}")
+                metrics.ROUTED.labels("primary", "replica_down").inc()
+            else:
+                raise
             _close_session(None)
             g.db_route = "primary"
             return dispatch()

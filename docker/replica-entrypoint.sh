@@ -10,4 +10,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   gosu postgres env PGPASSWORD="$LANDDB_REPLICATION_PASSWORD" \
     pg_basebackup -h "$PRIMARY_HOST" -U replicator -D "$PGDATA" -R -X stream --checkpoint=fast
 fi
-exec gosu postgres postgres -c hot_standby=on
+# hot_standby_feedback: the primary keeps the rows a long read here still needs (a WFS layer
+# download) instead of vacuuming them away and cancelling the read.
+exec gosu postgres postgres -c hot_standby=on -c hot_standby_feedback=on

@@ -24,7 +24,8 @@ STATEMENT_TIMEOUTS = Counter(
 ROUTED = Counter(
     "landdb_db_routed_requests",
     "Requests by the database that served them and why: read, write, token_wait (the replica had"
-    " not replayed the client's consistency token in time), replica_down, no_replica",
+    " not replayed the client's consistency token in time), replica_down, replica_conflict (a read"
+    " the replica cancelled for a conflict with recovery, run again), no_replica",
     ["database", "reason"])
 REPLICA_FAILURES = Counter(
     "landdb_replica_failures", "Times the replica could not be reached and reads fell back to the primary")
