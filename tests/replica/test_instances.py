@@ -1,19 +1,27 @@
-"""Two app instances (two processes) sharing one Redis: a limit of N per minute admits exactly N across both."""
+"""Two app instances (two processes) sharing one Redis and one secret key: a limit of N per minute
+admits exactly N across both, and a web sign-in made on one is a session on the other."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from landdb import users
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +99,37 @@ def test_two_instances_sharing_redis_admit_exactly_the_limit(pair, redis_url):
         assert sum(c.get("addr", 0) for c in counted) == 7
         assert sum(c.get("key", 0) for c in counted) == 4
         assert all(c.get("addr", 0) > 0 for c in counted)
+    finally:
+        for proc, _ in instances:
+            proc.terminate()
+            proc.wait(10)
+            proc.stdout.close()
+
+
+def test_a_web_sign_in_on_one_instance_is_a_session_on_the_other(pair, redis_url):
+    engine = create_engine(pair.primary_url)
+    with Session(engine) as session, session.begin():
+        users.create_user(session, "replica-officer", "officer", "correct horse battery", "Trần Văn Nhân")
+    engine.dispose()
+    pair.wait_until_replayed()  # the instances read the account from the replica
+    env = {"DATABASE_URL": pair.primary_url, "READ_DATABASE_URL": pair.replica_url,
+           "LANDDB_RATELIMIT_STORAGE_URI": redis_url, "LANDDB_SECRET_KEY": "shared-by-both-instances",
+           "LANDDB_ACCESS_LOG": "0"}
+    instances = start_instances(2, env)
+    try:
+        (_, a), (_, b) = instances
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(f"{a}/sign-in", timeout=30) as resp:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode()).group(1)
+        form = urllib.parse.urlencode({"username": "replica-officer", "password": "correct horse battery",
+                                       "csrf_token": csrf}).encode()
+        with browser.open(f"{a}/sign-in", data=form, timeout=30) as resp:
+            assert "Trần Văn Nhân" in resp.read().decode()  # signed in, on A
+        with browser.open(f"{b}/", timeout=30) as resp:
+            assert "Trần Văn Nhân" in resp.read().decode()  # the same session, on B
+        stranger = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with stranger.open(f"{b}/", timeout=30) as resp:
+            assert "Trần Văn Nhân" not in resp.read().decode()
     finally:
         for proc, _ in instances:
             proc.terminate()
