@@ -403,3 +403,20 @@ def test_english_is_one_click_away(page, db):
     shot(page, "card-english")
     page.get_by_role("button", name="Tiếng Việt").click()
     card_heading(page, f"Thửa đất {p.parcel_code}")
+
+
+def test_officer_extract_lists_holders_and_is_access_logged(page, db, accounts):
+    p = a_parcel(db)
+    holder = db.execute(text("""SELECT q.full_name FROM rights r JOIN parties q ON q.id = r.party_id
+                                 WHERE r.parcel_id = :id AND r.valid_to IS NULL AND r.kind <> 'mortgage'
+                                 ORDER BY q.id LIMIT 1"""), {"id": p.id}).scalar_one()
+    start = db.execute(text("SELECT coalesce(max(id), 0) FROM personal_data_access_log")).scalar()
+    sign_in(page, "officer1")
+    resp = page.request.get(f"/parcel/{p.parcel_code}/extract.pdf")
+    assert resp.ok
+    assert holder in pdf_text(resp.body())
+    db.commit()
+    logged = db.execute(text("SELECT user_id, endpoint FROM personal_data_access_log WHERE id > :s AND :pid = ANY(parcel_ids)"),
+                        {"s": start, "pid": p.id}).all()
+    assert ("GET /parcel/{code}/extract.pdf" in {e for _u, e in logged}
+            and {u for u, _e in logged} == {accounts["officer"]})
