@@ -19,17 +19,18 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import auth, db, errors, health, logs, metrics
+    from . import auth, db, errors, guards, health, logs, metrics
 
     logs.init_app(app)
     metrics.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    guards.init_app(app)
     app.register_blueprint(health.bp)
-    from .wfs import bp as wfs_bp
+    from . import wfs
 
-    app.register_blueprint(wfs_bp)
+    wfs.init_app(app)
 
     from . import rest
 

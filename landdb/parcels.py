@@ -26,6 +26,7 @@ from pygeofilter import ast as pygeofilter_ast
 
 from . import crs as crs_
 from . import prepared, query, timetravel
+from .geojson import check_geometry
 from .errors import InvalidInput, NotFound
 from .query import PARCELS, Bbox, FeatureQuery, GeometryLiteral
 from .query.renderers import geojson_sql
@@ -279,16 +280,11 @@ def parse_geometry(geometry: object, srid: int = 4326):
     def bad(msg: str) -> InvalidInput:
         return InvalidInput(f"geometry: {msg}", field="geometry", details={"status": 422})
 
-    if not isinstance(geometry, dict) or "type" not in geometry:
-        raise bad("expected a GeoJSON geometry object with 'type' and 'coordinates'")
-    if geometry["type"] not in GEOMETRY_TYPES:
-        raise bad(f"type must be one of {', '.join(GEOMETRY_TYPES)}")
-    if "coordinates" not in geometry:
-        raise bad("missing 'coordinates'")
+    check_geometry(geometry, types=GEOMETRY_TYPES, max_vertices=MAX_VERTICES)
     try:
         g = shape(geometry)
-    except Exception as exc:  # shapely raises several kinds for malformed coordinates
-        raise bad(f"malformed coordinates ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    except Exception:  # the structure was checked; anything left is still the client's input
+        raise bad("malformed coordinates; see RFC 7946 section 3.1 for each type's nesting") from None
     if g.is_empty:
         raise bad("the geometry is empty")
     n = shapely.get_num_coordinates(g)
@@ -336,15 +332,20 @@ def query_parcels(session: Session, geometry, predicate: str = "intersects", *, 
 
 _TX = """CASE WHEN {t}.id IS NULL THEN NULL ELSE json_build_object(
   'id', {t}.id, 'seq', {t}.seq, 'kind', {t}.kind, 'effective_date', {t}.effective_date,
-  'registered_at', {t}.registered_at, 'dossier_no', {t}.dossier_no, 'hash', {t}.hash) END"""
+  'registered_at', {t}.registered_at{dossier}, 'hash', {t}.hash) END"""
 
 
-def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
+def parcel_history(session: Session, code: str, srid: int = 4326, *, detail: str = "public") -> str:
     """A parcel's versions, the transactions that made them and its lineage, as JSON text.
 
-    Journal payloads and actors are left out: they may name people.
+    Journal payloads and actors are left out: they may name people. Dossier numbers only for a
+    `detail` that shows them (transactions.shows_dossier: rights:read), as everywhere else.
     """
+    from .transactions import shows_dossier
+
     parse_code(code)
+    dossier = ", 'dossier_no', {t}.dossier_no" if shows_dossier(detail) else ""
+    tx = _TX.replace("{dossier}", dossier)
     sql = f"""
     SELECT json_build_object(
       'parcel_code', t.parcel_code, 'national_id', t.national_id,
@@ -355,7 +356,7 @@ def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
            'land_use', v.land_use, 'legal_area_m2', v.legal_area_m2,
            'area_m2', round(ST_Area(v.geom)::numeric, 1), 'address', v.address,
            'geometry', ST_AsGeoJSON(ST_Transform(v.geom, CAST(:srid AS integer)), CAST(:digits AS integer), 0)::json,
-           'opened_by', {_TX.format(t='o')}, 'closed_by', {_TX.format(t='c')}) ORDER BY v.version)
+           'opened_by', {tx.format(t='o')}, 'closed_by', {tx.format(t='c')}) ORDER BY v.version)
          FROM parcel_versions v JOIN transactions o ON o.id = v.opened_by_tx
          LEFT JOIN transactions c ON c.id = v.closed_by_tx WHERE v.parcel_id = t.id),
       'parents', (SELECT coalesce(json_agg(json_build_object('parcel_code', x.parcel_code, 'kind', l.kind,
@@ -366,7 +367,7 @@ def parcel_history(session: Session, code: str, srid: int = 4326) -> str:
          FROM parcel_lineage l JOIN parcels x ON x.id = l.child_id WHERE l.parent_id = t.id),
       'transactions', (SELECT coalesce(json_agg(json_build_object(
            'id', x.id, 'seq', x.seq, 'kind', x.kind, 'effective_date', x.effective_date,
-           'registered_at', x.registered_at, 'dossier_no', x.dossier_no, 'hash', x.hash, 'role', x.role)
+           'registered_at', x.registered_at{dossier.format(t='x')}, 'hash', x.hash, 'role', x.role)
            ORDER BY x.seq NULLS LAST, x.id), '[]')
          FROM (SELECT DISTINCT ON (tx.id) tx.*, tp.role FROM (
                  SELECT transaction_id AS id, role FROM transaction_parcels WHERE parcel_id = t.id

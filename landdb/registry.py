@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from . import registry_support as rs
 from .errors import InvalidInput, Unprocessable
+from .registration_schema import check_body
 from .registry_support import Registration, TOLERANCE_M2
 from .transactions import describe
 
@@ -446,6 +448,8 @@ def correct_geometry(
 # --- the request entry point ------------------------------------------------------------------
 
 _COMMON = {"kind", "effective_date", "dossier_no"}
+#: an Idempotency-Key as accepted: visible ASCII, 1 to 200 characters.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
 
 
 def _args(body: dict, required: Iterable[str], optional: Iterable[str]) -> dict:
@@ -508,17 +512,14 @@ def register(session: Session, body: Any, *, actor: str | None = None,
     different body is refused (Unprocessable). Flushes; the caller commits."""
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
-    kind = body.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
-    if "effective_date" not in body:
-        raise InvalidInput("missing field: effective_date", field="effective_date")
     body = _normalise_parcel_field(body)
+    kind = check_body(body)
     fp = fingerprint(body)
     if idempotency_key is not None:
         key = str(idempotency_key).strip()
-        if not key or len(key) > 200:
-            raise InvalidInput("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+            raise InvalidInput("Idempotency-Key must be 1 to 200 visible ASCII characters (a UUID, say)",
+                               field="Idempotency-Key")
         # Two requests with the same key serialise here; the second sees the first's row.
         session.execute(text("SELECT pg_advisory_xact_lock(5902, hashtext(:k))"), {"k": key})
         earlier = session.execute(

@@ -15,6 +15,12 @@ PARCEL_CODE = re.compile(r"^\d{5}-\d{1,6}-\d{1,7}$")
 DETAILS = ("public", "rights", "personal")
 
 
+def shows_dossier(detail: str) -> bool:
+    """The one rule for dossier numbers (số hồ sơ): shown from the 'rights' detail up (a key with
+    rights:read), never to the public — in a transaction, the journal list and a parcel's history."""
+    return detail in ("rights", "personal")
+
+
 _RIGHT = """json_build_object('id', r.id, 'parcel', p.parcel_code, 'kind', r.kind, 'party_id', r.party_id,
                               'share', r.share, 'certificate', c.serial, 'valid_from', r.valid_from,
                               'valid_to', r.valid_to{names})"""
@@ -23,7 +29,7 @@ _RIGHT = """json_build_object('id', r.id, 'parcel', p.parcel_code, 'kind', r.kin
 def journal_row_json(detail: str) -> str:
     """SQL: the journal row `t` as a JSON object (what anyone may see, and more by detail)."""
     extra = ""
-    if detail != "public":
+    if shows_dossier(detail):
         extra += ", 'dossier_no', t.dossier_no"
     if detail == "personal":
         extra += ", 'actor', t.actor"
@@ -112,7 +118,7 @@ def redact(answer: dict, detail: str) -> dict:
     """A 'personal' description cut down to `detail` (the same as `get_transaction` would give)."""
     if detail == "personal":
         return answer
-    out = {k: v for k, v in answer.items() if k != "actor" and (detail != "public" or k != "dossier_no")}
+    out = {k: v for k, v in answer.items() if k != "actor" and (shows_dossier(detail) or k != "dossier_no")}
     for side in ("closed", "opened"):
         part = dict(out[side])
         if detail == "public":
@@ -152,7 +158,7 @@ def list_transactions(session: Session, *, parcel: str | None = None, since: dt.
     if parcel is not None and not session.execute(
             text("SELECT 1 FROM parcels WHERE parcel_code = :parcel"), params).first():
         raise NotFound(f"no parcel {parcel}", field="parcel")
-    dossier = ", 'dossier_no', t.dossier_no" if detail != "public" else ""
+    dossier = ", 'dossier_no', t.dossier_no" if shows_dossier(detail) else ""
     return session.execute(text(f"""
         WITH hits AS (
           SELECT t.* FROM transactions t

@@ -94,7 +94,11 @@ def init_app(app: Flask) -> None:
         # Anonymous access is allowed everywhere; a key unlocks more.
         "security": [{}, {"bearerAuth": []}],
     })
+    from .common import ParcelCodeConverter
+
+    app.url_map.converters["parcel_code"] = ParcelCodeConverter
     api = RestApi(app)
+    api.register_converter(ParcelCodeConverter, lambda _converter: {"type": "string"})
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "bearerFormat": "landdb API key (ldb_…)",

@@ -6,13 +6,23 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 from flask import g
 from sqlalchemy.orm import Session
-from webargs.flaskparser import FlaskParser
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from landdb import crs
 
 from ..db import get_session
 from ..errors import problem
+from ..guards import json_body
+
+
+class ParcelCodeConverter(BaseConverter):
+    """A parcel code in a path: any segment but `query`, so `GET /parcels/query` is the 405 of
+    the POST-only search, not a lookup of parcel 'query' (malformed codes still get their 400)."""
+
+    regex = r"(?!query$)[^/]+"
 
 
 class StrictParser(FlaskParser):
@@ -22,6 +32,12 @@ class StrictParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE,
                                    "querystring": ma.RAISE, "json": ma.RAISE}
+
+    def _raw_load_json(self, req):
+        # One reader for every JSON body: size, depth and NUL checks (api/guards.py).
+        if not is_json_request(req):
+            return webargs_core.missing
+        return json_body()
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:
@@ -55,6 +71,19 @@ class RestBlueprint(Blueprint):
         super().__init__(*args, **kwargs)
         self.register_error_handler(400, _validation_problem)
         self.register_error_handler(422, _validation_problem)
+
+
+def detail_level() -> str:
+    """How much of the register the caller may see: 'personal' (owners:read), 'rights'
+    (rights:read) or 'public' — the `detail` the core's journal and history queries take."""
+    from landdb import auth as core_auth
+
+    from ..auth import current_principal
+
+    principal = current_principal()
+    if core_auth.sees_personal_data(principal):
+        return "personal"
+    return "rights" if principal.can(core_auth.RIGHTS_READ) else "public"
 
 
 def output_srid(value: str | None) -> int:

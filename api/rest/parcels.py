@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 
 from landdb import auth as core_auth
 from landdb import crs as crs_
@@ -11,9 +11,10 @@ from landdb.errors import InvalidInput
 
 from ..auth import current_principal, record_personal_data_read, require
 from ..db import get_session
+from ..guards import json_body
 from . import schemas as s
-from .common import RestBlueprint, detach_session, output_srid, read_session
-from .render import GEOJSON, feature_collection, text_response
+from .common import RestBlueprint, detach_session, detail_level, output_srid, read_session
+from .render import GEOJSON, conditional, feature_collection, parcel_etag, text_response
 
 blp = RestBlueprint("parcels", __name__, description="Cadastral parcels (thửa đất) as GeoJSON")
 
@@ -22,8 +23,6 @@ CODE_PARAM = [{
     "description": "ward code - map sheet - parcel number, e.g. 06691-12-345",
     "schema": {"type": "string", "pattern": r"^\d{5}-\d{1,6}-\d{1,7}$"},
 }]
-#: the largest body /parcels/query accepts.
-MAX_BODY_BYTES = 2_000_000
 #: schema instances for the single-parcel lookups: webargs would build one per request from a class.
 _LOOKUP_ARGS, _AT_ARGS, _NEAR_ARGS = s.LookupArgs(), s.AtArgs(), s.NearArgs()
 
@@ -80,12 +79,6 @@ def near(lon, lat, radius, limit, crs=None, at=None):
     return feature_collection(stream, srid=srid, limit=limit, paged=False, session=detach_session())
 
 
-@blp.before_request
-def _limit_body():
-    # Refuse oversized bodies before anything reads them (413 problem).
-    request.max_content_length = MAX_BODY_BYTES
-
-
 @blp.route("/parcels/query", methods=["POST"])
 @blp.arguments(s.QueryBody, location="json", error_status_code=422)
 @blp.arguments(s.LookupArgs, location="query", as_kwargs=True)
@@ -102,34 +95,41 @@ def query(body, crs=None, at=None):
     stream = core.query_parcels(read_session(), geometry, body["predicate"], geometry_srid=geometry_srid,
                                 limit=limit, offset=offset, srid=srid, at=at, count_limit=_count_limit())
     return feature_collection(stream, srid=srid, limit=limit, offset=offset,
-                              next_body={**request.get_json(silent=True)}, session=detach_session())
+                              next_body={**json_body()}, session=detach_session())
 
 
-@blp.route("/parcels/<parcel_code>", parameters=CODE_PARAM)
+@blp.route("/parcels/<parcel_code:parcel_code>", parameters=CODE_PARAM + [{
+    "in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+    "description": "An ETag seen before: 304 while the parcel is still at that version"}])
 @blp.arguments(_LOOKUP_ARGS, location="query", as_kwargs=True)
-@blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel's latest version (or on `at`)")
+@blp.response(200, s.ParcelFeature, content_type=GEOJSON, description="The parcel's latest version (or on `at`)",
+              headers={"ETag": {"description": "The parcel's version, e.g. \"3\" (for If-None-Match, and as "
+                                               "If-Match on a registration)", "schema": {"type": "string"}}})
+@blp.alt_response(304, description="Not modified: the If-None-Match tag is still the parcel's version")
 @blp.alt_response(404, response="NOT_FOUND", description="No parcel has this code")
 @blp.alt_response("default", response="DEFAULT_ERROR")
 def get(parcel_code, crs=None, at=None):
     """One parcel by its code `{ward_code}-{sheet_no}-{parcel_no}` (a retired parcel's last version
     when no current parcel has the code)."""
     srid = output_srid(crs)
-    return text_response(core.get_parcel(read_session(), parcel_code, srid, at=at), mimetype=GEOJSON, srid=srid)
+    feature = core.get_parcel(read_session(), parcel_code, srid, at=at)
+    return conditional(text_response(feature, mimetype=GEOJSON, srid=srid), parcel_etag(feature))
 
 
-@blp.route("/parcels/<parcel_code>/history", parameters=CODE_PARAM)
+@blp.route("/parcels/<parcel_code:parcel_code>/history", parameters=CODE_PARAM)
 @blp.arguments(s.CrsArgs, location="query", as_kwargs=True)
 @blp.response(200, s.History, description="Versions, the transactions that made them, split/merge lineage")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response("default", response="DEFAULT_ERROR")
 def history(parcel_code, crs=None):
     """The parcel's versions (with geometry), the journal transactions that opened and closed
-    them, and the parent and child parcels of splits and merges."""
+    them, and the parent and child parcels of splits and merges. Dossier numbers only with
+    `rights:read`, as in /transactions."""
     srid = output_srid(crs)
-    return text_response(core.parcel_history(read_session(), parcel_code, srid), srid=srid)
+    return text_response(core.parcel_history(read_session(), parcel_code, srid, detail=detail_level()), srid=srid)
 
 
-@blp.route("/parcels/<parcel_code>/rights", parameters=CODE_PARAM)
+@blp.route("/parcels/<parcel_code:parcel_code>/rights", parameters=CODE_PARAM)
 @require(core_auth.RIGHTS_READ)
 @blp.arguments(s.ma.Schema.from_dict({})(), location="query")
 @blp.response(200, s.Rights, description="Current rights, mortgages and certificates")

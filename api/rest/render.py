@@ -26,6 +26,24 @@ def text_response(body: str, *, mimetype: str = JSON, srid: int | None = None) -
     return resp
 
 
+def parcel_etag(feature: str) -> str:
+    """The entity tag of a parcel as GeoJSON text: its version (what `expected_version` and
+    `If-Match` name), marked when the parcel is retired (its last version, closed)."""
+    props = json.loads(feature)["properties"]
+    return f"{props['version']}" + ("" if props.get("status", "current") == "current" else "-retired")
+
+
+def conditional(resp: Response, etag: str, *, varies_by_key: bool = False) -> Response:
+    """Tag `resp` with a strong ETag and answer a matching If-None-Match with 304 Not Modified.
+
+    `varies_by_key`: the representation depends on the API key's scopes (say so in Vary, and
+    the caller puts the detail level into the tag)."""
+    resp.set_etag(etag)
+    if varies_by_key:
+        resp.vary.add("Authorization")
+    return resp.make_conditional(request)
+
+
 def _url(**changes) -> str:
     args = request.args.to_dict()
     args.update({k: str(v) for k, v in changes.items()})

@@ -13,6 +13,11 @@ from marshmallow import validate as v
 from landdb import crs
 from landdb.parcels import MAX_RADIUS_M, PREDICATES
 
+#: a parcel code `{ward_code}-{sheet_no}-{parcel_no}` as the API accepts it.
+PARCEL_CODE_PATTERN = r"^\d{5}-\d{1,6}-\d{1,7}$"
+#: the largest journal seq or id a request may name (PostgreSQL bigint).
+MAX_SEQ = 2**63 - 1
+
 CRS_HELP = ("Output CRS: EPSG:4326 (default, lon/lat), EPSG:3857 or EPSG:5899 (VN-2000 / TM-3 107-45); "
             "also urn:ogc:def:crs:EPSG::n or http://www.opengis.net/def/crs/EPSG/0/n")
 
@@ -111,6 +116,16 @@ class WardsArgs(ma.Schema):
 
 class StatsArgs(ma.Schema):
     ward = f.String(load_default=None, validate=v.Regexp(r"^\d{5}$"), metadata={"description": "Ward/commune code"})
+
+
+class TransactionListArgs(ma.Schema):
+    parcel = f.String(load_default=None, validate=v.Regexp(PARCEL_CODE_PATTERN), metadata={
+        "description": "Only transactions that touched this parcel code", "example": "06691-12-345"})
+    since = f.Date(load_default=None, metadata={"description": "Only those effective on or after this date"})
+    after = f.Integer(load_default=None, validate=v.Range(0, MAX_SEQ), metadata={
+        "description": "Only those after this journal seq (to follow the journal)"})
+    limit = f.Integer(load_default=100, validate=v.Range(1, 1000), metadata={"description": "Page size (at most 1000)"})
+    offset = f.Integer(load_default=0, validate=v.Range(0, 10_000_000), metadata={"description": "How many to skip"})
 
 
 class PartiesArgs(ma.Schema):

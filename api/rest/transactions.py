@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from contextlib import contextmanager
 
 from flask import Flask, Response, json, request, url_for
+from werkzeug.exceptions import PreconditionFailed
 
 from landdb import auth as core_auth
-from landdb import dry_run, journal, registry
+from landdb import dry_run, journal, registration_schema, registry
 from landdb import transactions as core
-from landdb.errors import InvalidInput
+from landdb.errors import Conflict, InvalidInput
 
 from ..auth import current_principal, record_personal_data_read, require
 from ..db import get_session
-from .common import RestBlueprint
+from ..guards import json_body
+from . import schemas as s
+from .common import RestBlueprint, detail_level
+from .render import conditional
 
 PREFIX = "/api/v1"
 blp = RestBlueprint("transactions", __name__, description="Registering changes and the tamper-evident journal")
@@ -34,18 +38,8 @@ _BODY_DOC = {
         "land_use?, certificate?; **land_use_change** parcel, expected_version, land_use; "
         "**certificate_reissue** parcel, expected_version, certificate; "
         "**geometry_correction** parcel, expected_version, geometry, legal_area_m2?."),
-    "content": {"application/json": {"schema": {
-        "type": "object", "required": ["kind", "effective_date"],
-        "properties": {
-            "kind": {"type": "string", "enum": list(registry.KINDS)},
-            "effective_date": {"type": "string", "format": "date"},
-            "dossier_no": {"type": "string"},
-            "parcel": {"type": "string", "example": "06691-12-345"},
-            "parcels": {"type": "array", "items": {"type": "string"}},
-            "expected_version": {"oneOf": [{"type": "integer"}, {"type": "object"}, {"type": "array"}]},
-        },
-        "additionalProperties": True,
-    }}},
+    # The same schemas check the body (landdb.registration_schema): the document and the server agree.
+    "content": {"application/json": {"schema": {"oneOf": list(registration_schema.SCHEMAS.values())}}},
 }
 _TX_DOC = {"type": "object", "properties": {
     "id": {"type": "integer"}, "seq": {"type": "integer"}, "hash": {"type": "string"},
@@ -59,13 +53,6 @@ _DRY_RUN_DOC = {"type": "object", "required": ["dry_run"], "properties": {
     "effective_date": {"type": "string", "format": "date"}, "dossier_no": {"type": "string", "nullable": True},
     "parcels": {"type": "array", "items": {"type": "object"}},
     "closed": {"type": "object"}, "opened": {"type": "object"}}}
-
-
-def _detail() -> str:
-    principal = current_principal()
-    if core_auth.sees_personal_data(principal):
-        return "personal"
-    return "rights" if principal.can(core_auth.RIGHTS_READ) else "public"
 
 
 def _json(body, status: int = 200, headers: dict | None = None) -> Response:
@@ -100,6 +87,36 @@ def _dry_run(session, body, principal) -> Response:
     return _json(core.redact(answer, "rights"), 200, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
+def _with_if_match(body):
+    """`If-Match: "3"` (the ETag of GET /parcels/{code}) as the registration's expected_version;
+    returns the body to register and whether the version came from the header."""
+    if "If-Match" not in request.headers or request.if_match.star_tag:
+        return body, False
+    tags = request.if_match.as_set()
+    tag = next(iter(tags)) if len(tags) == 1 else ""
+    if not tag.isdigit() or len(tag) > 18:
+        raise InvalidInput('If-Match must be one parcel version as an entity tag, like "3"', field="If-Match")
+    if not isinstance(body, dict) or body.get("kind") == "merge" or isinstance(body.get("parcels"), list):
+        raise InvalidInput("If-Match names one parcel's version; a merge gives expected_version per parcel",
+                           field="If-Match")
+    version = int(tag)
+    if body.get("expected_version", version) != version:
+        raise InvalidInput(f"If-Match says version {version} but expected_version says "
+                           f"{body['expected_version']!r}; give one", field="If-Match")
+    return {**body, "expected_version": version}, True
+
+
+@contextmanager
+def _precondition(from_header: bool):
+    """A stale version that came from If-Match is that precondition failing: 412, not 409."""
+    try:
+        yield
+    except Conflict as exc:
+        if from_header and exc.field == "expected_version":
+            raise PreconditionFailed(exc.message) from None
+        raise
+
+
 @blp.route("/transactions", methods=["POST"])
 @require(core_auth.TRANSACTIONS_WRITE)
 @blp.doc(requestBody=_BODY_DOC, security=[{"bearerAuth": []}], parameters=[{
@@ -107,8 +124,12 @@ def _dry_run(session, body, principal) -> Response:
     "description": "Run every check and effect and answer what would be closed and opened (200, "
                    "`dry_run: true`, no id/seq/hash), then roll back: nothing is written, not even the journal "
                    "row or the Idempotency-Key; refused exactly as the registration would be (400/404/409/422)"}, {
-    "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200},
-    "description": "Retrying with the same key and body returns the first answer and registers nothing new"}],
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "pattern": registry.IDEMPOTENCY_KEY_PATTERN},
+    "description": "Retrying with the same key and body returns the first answer and registers nothing new"}, {
+    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string", "pattern": r'^"[0-9]{1,18}"$'},
+    "description": "The parcel's ETag from GET /parcels/{code} (its version), instead of expected_version; "
+                   "412 if the parcel changed since"}],
     responses={"201": {"description": "Registered (or, with a used Idempotency-Key, the first answer again)",
                        "content": {"application/json": {"schema": _TX_DOC}}},
                "200": {"description": "With dry_run=true: what the registration would close and open; nothing written",
@@ -118,23 +139,26 @@ def _dry_run(session, body, principal) -> Response:
 @blp.alt_response(403, response="FORBIDDEN", description="The key lacks transactions:write")
 @blp.alt_response(404, response="NOT_FOUND", description="Unknown parcel")
 @blp.alt_response(409, response="CONFLICT", description="The parcel changed since expected_version")
+@blp.alt_response(412, response="PRECONDITION_FAILED", description="The parcel changed since the If-Match version")
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Refused by the register's rules")
 def post_transaction():
     """Register one change (đăng ký biến động) as one database transaction: it is registered
     completely, with its journal row, or not at all."""
-    body = request.get_json(silent=True)
-    if body is None:
+    if not request.is_json:
         raise InvalidInput("the body must be a JSON object (Content-Type: application/json)")
+    body, from_header = _with_if_match(json_body())
     principal = current_principal()
     session = get_session()
     if _dry_run_asked():
-        return _dry_run(session, body, principal)
+        with _precondition(from_header):
+            return _dry_run(session, body, principal)
     # The writer sees the rights it registered (party ids); names only with owners:read.
     detail = "personal" if core_auth.sees_personal_data(principal) else "rights"
     try:
-        answer, created = registry.register(
-            session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
-            idempotency_key=request.headers.get("Idempotency-Key"))
+        with _precondition(from_header):
+            answer, created = registry.register(
+                session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
+                idempotency_key=request.headers.get("Idempotency-Key"))
         parties = core.party_ids_in(answer) if detail == "personal" else []
         if parties:  # logged in the registration's own transaction: one commit for both
             core_auth.log_personal_data_access(session, principal, "POST /api/v1/transactions",
@@ -151,55 +175,39 @@ def post_transaction():
     return _json(answer, 201, headers)
 
 
-@blp.route("/transactions/<int:tx_id>", parameters=[{
-    "in": "path", "name": "tx_id", "required": True, "schema": {"type": "integer"}}])
-@blp.doc(responses={"200": {"description": "The transaction, what it closed and opened",
-                            "content": {"application/json": {"schema": _TX_DOC}}}})
+@blp.route(f"/transactions/<int(max={s.MAX_SEQ}):tx_id>", parameters=[{
+    "in": "path", "name": "tx_id", "required": True,
+    "schema": {"type": "integer", "minimum": 0, "maximum": s.MAX_SEQ}}])
+@blp.doc(parameters=[{"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+                      "description": "An ETag seen before: 304 (a transaction never changes)"}],
+         responses={"200": {"description": "The transaction, what it closed and opened",
+                            "content": {"application/json": {"schema": _TX_DOC}},
+                            "headers": {"ETag": {"description": "id and detail level", "schema": {"type": "string"}}}},
+                    "304": {"description": "Not modified"}})
 @blp.alt_response(404, response="NOT_FOUND")
 def get_transaction(tx_id: int):
     """One registered change: its place in the journal (seq, hash), the parcels it touched and
     the versions, rights and certificates it closed and opened. Rights need `rights:read`; the
     parties' names, the actor and the registered request need `owners:read` (access-logged)."""
     session = get_session()
-    detail = _detail()
+    detail = detail_level()
     answer = core.get_transaction(session, tx_id, detail=detail)
     if detail == "personal":
         _log_personal(session, answer, "GET /api/v1/transactions/{id}")
-    return _json(answer)
+    # A registered transaction never changes; what a caller sees of it depends on the key.
+    return conditional(_json(answer), f"{tx_id}-{detail}", varies_by_key=True)
 
 
 @blp.route("/transactions", methods=["GET"])
-@blp.doc(parameters=[
-    {"in": "query", "name": "parcel", "schema": {"type": "string"}, "description": "only those touching this parcel"},
-    {"in": "query", "name": "since", "schema": {"type": "string", "format": "date"},
-     "description": "only those effective on or after this date"},
-    {"in": "query", "name": "after", "schema": {"type": "integer", "minimum": 0},
-     "description": "only those after this journal seq (to follow the journal)"},
-    {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-    {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
-    responses={"200": {"description": "`{matched, transactions: [summary…]}` in journal order"}})
+@blp.arguments(s.TransactionListArgs, location="query", as_kwargs=True)
+@blp.doc(responses={"200": {"description": "`{matched, transactions: [summary…]}` in journal order"}})
 @blp.alt_response(400, response="BAD_REQUEST")
 @blp.alt_response(404, response="NOT_FOUND")
-def list_transactions():
+def list_transactions(parcel, since, after, limit, offset):
     """The journal in order, optionally for one parcel and from a date; summaries only (no
     personal data): follow each id for the details."""
-    args = request.args
-    unknown = sorted(set(args) - {"parcel", "since", "after", "limit", "offset"})
-    if unknown:
-        raise InvalidInput(f"unknown query parameter(s): {', '.join(unknown)}", field=unknown[0])
-    try:
-        since = dt.date.fromisoformat(args["since"]) if "since" in args else None
-    except ValueError:
-        raise InvalidInput("since must be a date as YYYY-MM-DD", field="since") from None
-    try:
-        limit, offset = int(args.get("limit", 100)), int(args.get("offset", 0))
-        after = int(args["after"]) if "after" in args else None
-    except ValueError:
-        raise InvalidInput("limit, offset and after must be whole numbers", field="limit") from None
-    if after is not None and not 0 <= after < 2**62:
-        raise InvalidInput("after must be a journal seq (0 or more)", field="after")
-    body = core.list_transactions(get_session(), parcel=args.get("parcel"), since=since, after=after,
-                                  limit=limit, offset=offset, detail=_detail())
+    body = core.list_transactions(get_session(), parcel=parcel, since=since, after=after,
+                                  limit=limit, offset=offset, detail=detail_level())
     return Response(body, mimetype="application/json")
 
 

@@ -31,6 +31,10 @@ _KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "X-RateLimit-Limit", "X-Rate
                  "X-RateLimit-Reset", "Allow")
 
 
+#: exceptionCode for an app-wide answer, by status (OWS Common 2.0 table 28).
+_CODES = {400: "InvalidParameterValue", 413: "OperationParsingFailed", 404: "NotFound"}
+
+
 @bp.after_request
 def _problems_as_exception_reports(resp: Response) -> Response:
     """Answers made outside the WFS (a bad API key: 401, a rate limit: 429, a database outage:
@@ -38,10 +42,12 @@ def _problems_as_exception_reports(resp: Response) -> Response:
     if resp.mimetype != "application/problem+json":
         return resp
     try:
-        detail = json.loads(resp.get_data()).get("detail") or resp.status
+        problem = json.loads(resp.get_data())
     except ValueError:
-        detail = resp.status
-    body, ctype = report(OWSException("NoApplicableCode", detail, None, resp.status_code), _version_hint())
+        problem = {}
+    detail = problem.get("detail") or resp.status
+    code = _CODES.get(resp.status_code, "NoApplicableCode")
+    body, ctype = report(OWSException(code, detail, problem.get("field"), resp.status_code), _version_hint())
     out = Response(body, status=resp.status_code, content_type=ctype)
     for name in _KEPT_HEADERS:
         if name in resp.headers:
@@ -91,10 +97,22 @@ def _closing(body, session):
         session.close()
 
 
-@bp.route("/_bench/constant")
+#: bench-only (bench/bench_wfs.py): registered only with LANDDB_WFS_BENCH=1 (see init_app).
+bench_bp = Blueprint("wfs_bench", __name__, url_prefix="/wfs")
+
+
+@bench_bp.route("/_bench/constant")
 def bench_constant() -> Response:
-    """A constant response of a given size: the HTTP ceiling for benchmarks (off unless LANDDB_WFS_BENCH=1)."""
-    if current_app.config["LANDDB"].extra.get("wfs_bench") != "1":
-        return _error(OWSException("OperationNotSupported", "not enabled", "request", 404), "2.0.0")
-    size = min(int(request.args.get("size", "1000")), 10_000_000)
+    """A constant response of a given size: the HTTP ceiling for benchmarks."""
+    try:
+        size = min(max(int(request.args.get("size", "1000")), 0), 10_000_000)
+    except ValueError:
+        return _error(OWSException("InvalidParameterValue", "size must be a whole number", "size"), "2.0.0")
     return Response(b"x" * size, content_type="application/gml+xml; version=3.2")
+
+
+def init_app(app) -> None:
+    """Register /wfs on `app`, and the benchmarks' constant route only when LANDDB_WFS_BENCH=1."""
+    app.register_blueprint(bp)
+    if app.config["LANDDB"].extra.get("wfs_bench") == "1":
+        app.register_blueprint(bench_bp)
