@@ -24,6 +24,21 @@ OPERATIONS = (
 )
 GET_FEATURE_BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
 MAX_BODY = 1_000_000
+#: a filter may hold at most this many operators (comparisons, spatial and logical operators,
+#: resource ids) ...
+MAX_FILTER_OPERATORS = 500
+#: ... nested at most this deep (And/Or/Not inside one another).
+MAX_FILTER_DEPTH = 20
+#: a resource id as this service issues them: feature type, dot, number (`parcels.42`), ASCII,
+#: optionally prefixed (`landdb:parcels.42`); the number fits PostgreSQL's bigint.
+RESOURCE_ID = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_.-]*:)?[A-Za-z_][A-Za-z0-9_-]*\.[0-9]{1,18}")
+_LOGICAL = {"And", "Or", "Not"}
+_OPERATORS = _LOGICAL | {
+    "BBOX", "Intersects", "Within", "Contains", "Disjoint", "Equals", "Touches", "Overlaps", "Crosses",
+    "DWithin", "Beyond", "ResourceId", "FeatureId", "GmlObjectId", "Function", "After", "Before", "Begins",
+    "BegunBy", "TContains", "During", "EndedBy", "Ends", "TEquals", "Meets", "MetBy", "TOverlaps", "OverlappedBy",
+    "AnyInteracts"}
+_ID_ATTRIBUTES = ("rid", "fid", "{http://www.opengis.net/gml}id", "{http://www.opengis.net/gml/3.2}id")
 
 WFS20 = "http://www.opengis.net/wfs/2.0"
 WFS = "http://www.opengis.net/wfs"
@@ -114,6 +129,39 @@ def parse_xml(data: bytes | str, *, locator: str = "request") -> etree._Element:
     return root
 
 
+def check_resource_id(rid: str, locator: str) -> str:
+    """A resource id shaped like the ones we issue (`parcels.42`), else InvalidParameterValue."""
+    if not RESOURCE_ID.fullmatch(rid):
+        raise invalid(locator, f"resource id {rid[:80]!r} is not a feature id like parcels.42 "
+                               "(a feature type, a dot and a number)")
+    return rid
+
+
+def check_filter(root: etree._Element) -> etree._Element:
+    """Refuse a filter over MAX_FILTER_OPERATORS operators or MAX_FILTER_DEPTH logical levels, or
+    with a malformed resource id, before any filter parser walks it (iteratively: no recursion)."""
+    operators = 0
+    todo: list[tuple[etree._Element, int]] = [(root, 0)]
+    while todo:
+        el, depth = todo.pop()
+        name = _local(el)
+        if name.startswith("PropertyIs") or name in _OPERATORS:
+            operators += 1
+            if operators > MAX_FILTER_OPERATORS:
+                raise invalid("filter", f"the filter holds more than {MAX_FILTER_OPERATORS} operators; "
+                                        "split the request or use a bbox")
+        if name in ("ResourceId", "FeatureId", "GmlObjectId"):
+            rid = next((el.get(a) for a in _ID_ATTRIBUTES if el.get(a) is not None), None)
+            if rid is not None:
+                check_resource_id(rid, "filter")
+        if name in _LOGICAL:
+            depth += 1
+            if depth > MAX_FILTER_DEPTH:
+                raise invalid("filter", f"the filter nests And/Or/Not more than {MAX_FILTER_DEPTH} deep")
+        todo.extend((c, depth) for c in el if isinstance(c.tag, str))
+    return root
+
+
 # --- KVP ----------------------------------------------------------------------------------------
 
 def _int(value: str, name: str, minimum: int = 0) -> int:
@@ -190,7 +238,8 @@ def from_kvp(args: dict[str, str]) -> WFSRequest:
         r.type_names = _names(names)
     ids = kvp.get("RESOURCEID") or kvp.get("FEATUREID")
     if ids:
-        r.resource_ids = _names(ids)
+        locator = "resourceId" if kvp.get("RESOURCEID") else "featureId"
+        r.resource_ids = [check_resource_id(i, locator) for i in _names(ids)]
     if kvp.get("BBOX"):
         parts = kvp["BBOX"].split(",")
         if len(parts) not in (4, 5):
@@ -204,7 +253,7 @@ def from_kvp(args: dict[str, str]) -> WFSRequest:
         text = kvp["FILTER"].strip()
         if text.startswith("(") and text.endswith(")"):
             text = text[1:-1]
-        r.filter = parse_xml(text, locator="filter")
+        r.filter = check_filter(parse_xml(text, locator="filter"))
     if kvp.get("FILTER_LANGUAGE") and "filter" not in kvp["FILTER_LANGUAGE"].lower():
         raise invalid("filter_language", f"filter language {kvp['FILTER_LANGUAGE']!r} is not supported")
     if kvp.get("PROPERTYNAME"):
@@ -225,7 +274,7 @@ def from_kvp(args: dict[str, str]) -> WFSRequest:
     r.stored_query_id = kvp.get("STOREDQUERY_ID") or None
     if r.stored_query_id:
         if kvp.get("ID"):
-            r.resource_ids = [kvp["ID"]]
+            r.resource_ids = [check_resource_id(kvp["ID"], "ID")]
     if kvp.get("STOREDQUERY_ID") and op == "DescribeStoredQueries":
         r.stored_query_ids = _names(kvp["STOREDQUERY_ID"])
     r.value_reference = kvp.get("VALUEREFERENCE") or None
@@ -290,7 +339,7 @@ def from_xml(data: bytes, args: dict[str, str] | None = None) -> WFSRequest:
             r.stored_query_id = q.get("id")
             for p in _children(q, "Parameter"):
                 if p.get("name", "").upper() == "ID" and p.text:
-                    r.resource_ids = [p.text.strip()]
+                    r.resource_ids = [check_resource_id(p.text.strip(), "ID")]
         else:
             q = queries[0]
             r.type_names = _names(q.get("typeNames") or q.get("typeName") or "")
@@ -299,7 +348,7 @@ def from_xml(data: bytes, args: dict[str, str] | None = None) -> WFSRequest:
                      and _local(p) in ("PropertyName",) and p.text]
             r.property_names = props or None
             for f in _children(q, "Filter"):
-                r.filter = f
+                r.filter = check_filter(f)
             for s in _children(q, "SortBy"):
                 for prop in _children(s, "SortProperty"):
                     name = next((c.text for c in prop if _local(c) in ("ValueReference", "PropertyName")), None)
