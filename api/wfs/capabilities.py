@@ -159,7 +159,6 @@ def _v11(url: str, extents: dict) -> str:
         + _param11("outputFormat", ("text/xml; subtype=gml/3.1.1",)) + "</ows:Operation>",
         '<ows:Operation name="GetFeature">' + _dcp(url) + _param11("resultType", ("results", "hits"))
         + _param11("outputFormat", FORMATS_11)
-        + f'<ows:Constraint name="CountDefault"><ows:Value>{COUNT_DEFAULT}</ows:Value></ows:Constraint>'
         + "</ows:Operation>",
     ]
     types = [_feature_type(ft, extents, "SRS", FORMATS_11) for ft in FEATURE_TYPES.values()]
@@ -177,9 +176,9 @@ def _v11(url: str, extents: dict) -> str:
         + "<ows:ServiceType>WFS</ows:ServiceType><ows:ServiceTypeVersion>1.1.0</ows:ServiceTypeVersion>"
         "<ows:Fees>NONE</ows:Fees><ows:AccessConstraints>NONE</ows:AccessConstraints></ows:ServiceIdentification>"
         "<ows:ServiceProvider><ows:ProviderName>landdb</ows:ProviderName><ows:ServiceContact/></ows:ServiceProvider>"
-        "<ows:OperationsMetadata>" + "".join(ops)
-        + f'<ows:Constraint name="DefaultMaxFeatures"><ows:Value>{COUNT_DEFAULT}</ows:Value></ows:Constraint>'
-        "</ows:OperationsMetadata>"
+        # No DefaultMaxFeatures: a 1.1 GetFeature without maxFeatures answers every feature, and
+        # QGIS would otherwise ask for that many and stop there.
+        "<ows:OperationsMetadata>" + "".join(ops) + "</ows:OperationsMetadata>"
         "<wfs:FeatureTypeList><wfs:Operations><wfs:Operation>Query</wfs:Operation></wfs:Operations>"
         + "".join(types) + "</wfs:FeatureTypeList>"
         "<ogc:Filter_Capabilities><ogc:Spatial_Capabilities><ogc:GeometryOperands>"

@@ -166,7 +166,12 @@ def build_query(req: WFSRequest) -> FeatureQuery:
         q.sort.append((local, desc))
     if req.count is not None and req.count > MAX_COUNT:
         raise invalid("count", f"count may be at most {MAX_COUNT}")
-    q.count = capabilities.COUNT_DEFAULT if req.count is None else req.count
+    if req.count is None and req.version != "2.0.0":
+        # WFS 1.0/1.1 clients (GDAL, QGIS) do not page: without maxFeatures they get every
+        # feature, streamed, rather than a first page they would take for the whole layer.
+        q.count = MAX_COUNT
+    else:
+        q.count = capabilities.COUNT_DEFAULT if req.count is None else req.count
     q.start = req.start_index
     return q
 

@@ -1,7 +1,9 @@
 """Load a WFS layer with QGIS's own WFS provider, headless; print what QGIS saw as JSON.
 
 Run with the system Python that has Debian's python3-qgis:
-    QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/wfs/qgis_load.py URL VERSION TYPENAME
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/wfs/qgis_load.py URL VERSION TYPENAME [PAGING]
+
+PAGING: `on` (the default) ticks "Enable feature paging"; `default` leaves it to QGIS.
 """
 
 import json
@@ -11,9 +13,12 @@ import sys
 from qgis.core import QgsApplication, QgsVectorLayer
 
 url, version, typename = sys.argv[1:4]
+paging = sys.argv[4] if len(sys.argv) > 4 else "on"
 app = QgsApplication([], False)
 app.initQgis()
-uri = f"url='{url}' typename='{typename}' version='{version}' pagingEnabled='true' restrictToRequestBBOX='0'"
+uri = f"url='{url}' typename='{typename}' version='{version}' restrictToRequestBBOX='0'"
+if paging == "on":
+    uri += " pagingEnabled='true'"
 layer = QgsVectorLayer(uri, typename, "WFS")
 out = {"valid": layer.isValid(), "error": layer.error().summary() if not layer.isValid() else ""}
 if layer.isValid():

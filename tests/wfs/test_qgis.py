@@ -17,12 +17,12 @@ from .conftest import current_parcel_count
 SCRIPT = Path(__file__).with_name("qgis_load.py")
 
 
-def qgis_load(url: str, version: str, typename: str, tmp: Path) -> dict:
+def qgis_load(url: str, version: str, typename: str, tmp: Path, paging: str = "on") -> dict:
     runtime = tmp / "xdg"
     runtime.mkdir(mode=0o700, exist_ok=True)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp)}
     env.pop("PYTHONPATH", None)
-    out = subprocess.run(["/usr/bin/python3", str(SCRIPT), url, version, typename], capture_output=True, text=True,
+    out = subprocess.run(["/usr/bin/python3", str(SCRIPT), url, version, typename, paging], capture_output=True, text=True,
                          timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
