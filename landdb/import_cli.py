@@ -11,6 +11,7 @@ from sqlalchemy import text
 from .config import Settings
 from .db import get_engine, make_sessionmaker
 from .errors import InvalidInput
+from .import_report import group_problems, write_rejected
 from .importer import TARGETS, ImportResult, import_parcels
 
 #: Stages reported by the importer, in order, for the progress bar.
@@ -43,23 +44,23 @@ def _progress_bar(enabled: bool):
     return bar, step
 
 
-def print_report(result: ImportResult, max_lines: int = 200) -> None:
-    """The validation report (rows are 1-based feature indices in the file) and the summary."""
-    problems = sorted(result.problems, key=lambda p: (p.row is not None, p.row or 0))
-    if problems:
+def print_report(result: ImportResult, rejected: Path | None = None) -> None:
+    """The validation report grouped by problem (rows are 1-based feature indices in the file),
+    where the rejected rows were written, and the summary."""
+    groups = group_problems(result.problems)
+    if groups:
         click.echo(f"validation report for {result.source} (layer {result.layer}; rows are 1-based feature "
                    f"numbers in the file's reading order):", err=True)
-        for problem in problems[:max_lines]:
-            click.echo(f"  {problem}", err=True)
-        if len(problems) > max_lines:
-            click.echo(f"  … and {len(problems) - max_lines} more", err=True)
+        for group in groups:
+            click.echo("  " + str(group).replace("\n", "\n  "), err=True)
+    if rejected is not None:
+        click.echo(f"rejected rows with their reasons: {rejected} (open it in QGIS, fix the rows, import again)",
+                   err=True)
     if result.rejected:
         click.echo(f"{len(result.errors)} error(s): nothing imported (use --skip-invalid to import the valid rows)",
                    err=True)
     elif result.skipped_rows:
-        shown = ", ".join(map(str, result.skipped_rows[:50]))
-        more = f" and {result.skipped} - 50 more" if result.skipped > 50 else ""
-        click.echo(f"skipped rows: {shown}{more}", err=True)
+        click.echo(f"skipped {result.skipped} row(s)", err=True)
     if result.transaction_id:
         click.echo(f"journal: transaction {result.transaction_id} (import)")
     click.echo(result.summary())
@@ -84,8 +85,9 @@ def import_command(settings: Settings, file: Path, layer, maps, sets, crs, ward,
                    dry_run, actor) -> None:
     """Import parcels from FILE (Shapefile, GeoPackage, GeoJSON, DXF, DGN, …) into the register.
 
-    All or nothing: any error imports nothing and exits with status 1; the report gives the
-    row number (1-based feature index in the file) of every problem. Rows already registered
+    All or nothing: any error imports nothing and exits with status 1; the report groups the
+    problems (count, first and last row, an example) and every rejected row is written with its
+    reasons to NAME.rejected.gpkg beside the file. Rows already registered
     with the same geometry are counted as unchanged, so a second import changes nothing.
     """
     bar, step = _progress_bar(sys.stderr.isatty())
@@ -109,6 +111,12 @@ def import_command(settings: Settings, file: Path, layer, maps, sets, crs, ward,
         session.close()
         if bar is not None:
             bar.close()
-    print_report(result)
+    rejected = None
+    if result.errors:
+        try:
+            rejected = write_rejected(result, file)
+        except Exception as exc:  # the report itself must still be printed
+            click.echo(f"could not write the rejected rows next to {file}: {exc}", err=True)
+    print_report(result, rejected)
     if result.rejected:
         sys.exit(1)
