@@ -2,7 +2,7 @@
 
 How a view uses it (for everyone writing endpoints):
 
-    from landdb import auth as core_auth
+    from landdb import auth as core_auth, parcels
     from api.auth import current_principal, require, record_personal_data_read
 
     @bp.get("/parcels/<code>/rights")
@@ -10,10 +10,10 @@ How a view uses it (for everyone writing endpoints):
     def parcel_rights(code):                 # key without the scope, as problem+json
         principal = current_principal()      # never None: the public principal without a key
         with_owners = core_auth.sees_personal_data(principal)   # owners:read
-        body, parcel_ids, party_ids = rights_of(get_session(), code, with_owners=with_owners)
-        if with_owners and party_ids:        # only when personal data is really in the response
-            record_personal_data_read("GET /parcels/{code}/rights", parcel_ids, party_ids)
-        return body
+        read = parcels.parcel_rights(get_session(), code, personal=with_owners)
+        if with_owners and read.party_ids:   # only when personal data is really in the response
+            record_personal_data_read("GET /parcels/{code}/rights", [read.parcel_id], read.party_ids)
+        return read.body
 
 - Decide with `sees_personal_data(current_principal())` *before* building the SQL, so the query
   for the public never selects a name, ID number, birth year or personal address at all.
@@ -36,7 +36,8 @@ How a view uses it (for everyone writing endpoints):
 
 What the hooks do: `Authorization: Bearer <key>` is looked up by its SHA-256 on each request
 (one indexed query, no cache, so a revoked key is refused from the next request on and every
-process agrees — the app stays stateless, DESIGN §8). No header: the public principal. A
+process agrees — the app keeps no state between requests, so any number of processes or hosts
+may serve it). No header: the public principal. A
 malformed header or an unknown or revoked key: 401 problem+json with `WWW-Authenticate`, one
 message for all, so nobody learns whether a key exists. Requests with a valid key are
 rate-limited per key (`LANDDB_RATE_LIMIT`), all others per client address
