@@ -95,6 +95,11 @@ def urn(srid: int) -> str:
     return f"urn:ogc:def:crs:EPSG::{srid}"
 
 
+def spellings() -> list[str]:
+    """The usual spellings of every supported CRS, for API documents (parse_crs takes more)."""
+    return [s for srid in SUPPORTED for s in (f"EPSG:{srid}", urn(srid), uri(srid))] + [CRS84]
+
+
 def in_vietnam(lon: float, lat: float) -> bool:
     return VIETNAM_LON[0] <= lon <= VIETNAM_LON[1] and VIETNAM_LAT[0] <= lat <= VIETNAM_LAT[1]
 

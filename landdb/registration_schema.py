@@ -16,6 +16,7 @@ import marshmallow as ma
 from marshmallow import fields as f
 from marshmallow import validate as v
 
+from . import crs
 from .errors import InvalidInput
 
 PARCEL_CODE_PATTERN = r"^\d{5}-\d{1,6}-\d{1,7}$"
@@ -68,8 +69,8 @@ class Crs(f.Field):
         return value
 
 
-_CRS_DOC = {"description": "CRS of the geometry (default EPSG:5899)",
-            "oneOf": [{"type": "string"}, {"type": "integer"}]}
+_CRS_DOC = {"description": "CRS of the geometry (default EPSG:5899); also an EPSG code as a number",
+            "oneOf": [{"type": "string", "enum": crs.spellings()}, {"type": "integer", "enum": list(crs.SUPPORTED)}]}
 
 
 class VersionMap(f.Field):
@@ -195,8 +196,8 @@ class Merge(_Common):
     parcels = f.List(_parcel(), required=True)
     expected_version = VersionMap(required=True, metadata={
         "description": "{code: version}, or a list of versions in the order of parcels",
-        "oneOf": [{"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
-                  {"type": "array", "items": {"type": "integer", "minimum": 1}}]})
+        "oneOf": [{"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": _BIGINT}},
+                  {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": _BIGINT}}]})
     parcel_no = _opt(WholeNumber())
     sheet_no = _opt(WholeNumber())
     land_use = _opt(Text())

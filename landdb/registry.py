@@ -343,8 +343,8 @@ def merge_parcels(
     elif isinstance(expected_version, dict):
         expected = expected_version
     else:
-        raise InvalidInput("expected_version must map each parcel code to its version "
-                           "(an object, or a list in the order of parcels)", field="expected_version")
+        raise Unprocessable("expected_version must map each parcel code to its version "
+                            "(an object, or a list as long as parcels, in its order)", field="expected_version")
     locked = reg.lock(parcels, expected)
     first = locked[0]
     if len({q.ward_code for q in locked}) > 1:

@@ -162,7 +162,7 @@ class Registration:
         for p in locked:
             want = expected.get(p.code)
             if want is None:
-                raise InvalidInput(f"expected_version for parcel {p.code} is missing", field="expected_version")
+                raise Unprocessable(f"expected_version for parcel {p.code} is missing", field="expected_version")
             want = as_int(want, "expected_version")
             if want != p.version:
                 raise Conflict(

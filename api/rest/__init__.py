@@ -74,7 +74,9 @@ the response says so in its `Content-Crs` header (and a `crs` member in collecti
 personal data (`owners:read`); each response carrying personal data is written to an access log.
 
 **Errors.** Every 4xx/5xx is `application/problem+json` (RFC 9457) with a `detail` saying what
-to change. Unknown query parameters are refused (400), so typos do not pass silently.
+to change. Unknown query parameters are refused (400), so typos do not pass silently, and so is
+a NUL character anywhere in a parameter or a JSON string. JSON bodies are at most 2 MB (413) and
+nest at most 20 levels deep.
 """
 
 

@@ -22,8 +22,10 @@ CRS_HELP = ("Output CRS: EPSG:4326 (default, lon/lat), EPSG:3857 or EPSG:5899 (V
             "also urn:ogc:def:crs:EPSG::n or http://www.opengis.net/def/crs/EPSG/0/n")
 
 
-def _crs_field(**kw):
-    return f.String(load_default=None, metadata={"description": CRS_HELP, "example": "EPSG:5899"}, **kw)
+def _crs_field(description: str = CRS_HELP, **kw):
+    # The server also takes other spellings (lower case, versioned URNs); the document lists the usual ones.
+    return f.String(load_default=None, metadata={"description": description, "example": "EPSG:5899",
+                                                 "enum": crs.spellings()}, **kw)
 
 
 def _lon():
@@ -69,12 +71,14 @@ class SearchArgs(PagingArgs):
     address = f.String(load_default=None, validate=v.Length(1, 200),
                        metadata={"description": "Words of the address, every one must match; case and "
                                                 "diacritics are ignored ('ha long 25' finds '25 Hạ Long')"})
-    certificate = f.String(load_default=None, validate=v.Length(1, 20),
+    certificate = f.String(load_default=None, validate=v.Regexp(r"^[A-Za-z]{2} ?(\d{6}|\d{8})$"),
                            metadata={"description": "Certificate serial (số phát hành), e.g. 'CS 123456'"})
     bbox = f.String(load_default=None, validate=v.Length(1, 200),
-                    metadata={"description": "minx,miny,maxx,maxy (lon/lat unless bbox-crs says otherwise)",
-                              "example": "107.06,20.94,107.08,20.96"})
-    bbox_crs = f.String(load_default=None, data_key="bbox-crs", metadata={"description": "CRS of bbox; " + CRS_HELP})
+                    metadata={"description": "minx,miny,maxx,maxy (lon/lat unless bbox-crs says otherwise), "
+                                             "min ≤ max, inside Vietnam (lon 102–110, lat 8–24)",
+                              "example": "107.06,20.94,107.08,20.96",
+                              "pattern": r"^-?[0-9]{1,9}(\.[0-9]{1,12})?(,-?[0-9]{1,9}(\.[0-9]{1,12})?){3}$"})
+    bbox_crs = _crs_field("CRS of bbox (ignored without one); " + CRS_HELP, data_key="bbox-crs")
     crs = _crs_field()
     at = _at_field()
 
@@ -106,7 +110,7 @@ class QueryBody(ma.Schema):
                        "it; contains: parcels containing it"})
     limit = f.Integer(load_default=100, validate=v.Range(1, 1000))
     offset = f.Integer(load_default=0, validate=v.Range(0, 10_000_000))
-    crs = f.String(load_default=None, metadata={"description": "CRS of the posted geometry (default EPSG:4326)"})
+    crs = _crs_field("CRS of the posted geometry (default EPSG:4326)")
 
 
 class WardsArgs(ma.Schema):

@@ -96,13 +96,15 @@ def _with_if_match(body):
     tag = next(iter(tags)) if len(tags) == 1 else ""
     if not tag.isdigit() or len(tag) > 18:
         raise InvalidInput('If-Match must be one parcel version as an entity tag, like "3"', field="If-Match")
-    if not isinstance(body, dict) or body.get("kind") == "merge" or isinstance(body.get("parcels"), list):
-        raise InvalidInput("If-Match names one parcel's version; a merge gives expected_version per parcel",
-                           field="If-Match")
+    # A precondition that cannot hold is false (RFC 9110 §13.1.1): 412, nothing registered.
+    if not isinstance(body, dict) or body.get("kind") in ("first_registration", "merge") \
+            or isinstance(body.get("parcels"), list):
+        raise PreconditionFailed("If-Match names the version of the one existing parcel a change is made to; "
+                                 "a first registration has none and a merge gives expected_version per parcel")
     version = int(tag)
     if body.get("expected_version", version) != version:
-        raise InvalidInput(f"If-Match says version {version} but expected_version says "
-                           f"{body['expected_version']!r}; give one", field="If-Match")
+        raise PreconditionFailed(f"If-Match says version {version} but expected_version says "
+                                 f"{body['expected_version']!r}; give one")
     return {**body, "expected_version": version}, True
 
 

@@ -57,7 +57,7 @@ def test_if_match_is_the_expected_version_and_a_stale_one_is_412(api, officer, c
     assert_problem(stale, 412)
     assert session.execute(text("SELECT count(*) FROM transactions")).scalar_one() == journal
     assert_problem(api.post("/api/v1/transactions", json=land_use_change(code, "CLN", expected_version=1),
-                            headers={**officer, "If-Match": '"2"'}), 400)
+                            headers={**officer, "If-Match": '"2"'}), 412)
     assert_problem(api.post("/api/v1/transactions", json=land_use_change(code, "CLN"),
                             headers={**officer, "If-Match": "W/\"2\""}), 400)
 
