@@ -21,11 +21,19 @@ def offline_app(**overrides):
                       testing=True)
 
 
-def test_every_package_data_pattern_matches_files():
+def test_package_data_lists_exactly_the_data_files():
+    """Every pattern matches files, and every file beside the code (templates, static assets,
+    reference CSV) is matched: an installed package has what the checkout has."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    for package, patterns in config["tool"]["setuptools"]["package-data"].items():
+    listed = config["tool"]["setuptools"]["package-data"]
+    for package, patterns in listed.items():
         for pattern in patterns:
             assert list((ROOT / package).glob(pattern)), f"{package}/{pattern} matches nothing"
+    for package in ("api", "landdb"):
+        covered = {p for pattern in listed.get(package, []) for p in (ROOT / package).glob(pattern)}
+        for path in (ROOT / package).rglob("*"):
+            if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts:
+                assert path in covered, f"{path.relative_to(ROOT)} is not in pyproject's package-data"
 
 
 def test_bench_routes_are_registered_only_when_enabled():
