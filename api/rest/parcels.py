@@ -7,6 +7,7 @@ from flask import current_app
 from landdb import auth as core_auth
 from landdb import crs as crs_
 from landdb import parcels as core
+from landdb.errors import InvalidInput
 
 from ..auth import current_principal, record_personal_data_read, require
 from ..db import get_session
@@ -47,6 +48,8 @@ def search(limit, offset, crs=None, bbox=None, bbox_crs=None, at=None, **filters
     if bbox is not None:
         box_srid = crs_.parse_crs(bbox_crs, field="bbox-crs")
         box = crs_.parse_bbox(bbox, box_srid)
+    elif bbox_crs is not None:
+        raise InvalidInput("bbox-crs: only meaningful with bbox", field="bbox-crs")
     f = core.SearchFilters(bbox=box, bbox_srid=box_srid, **filters)
     stream = core.search_parcels(read_session(), f, limit=limit, offset=offset, srid=srid, at=at,
                                  count_limit=_count_limit())

@@ -78,7 +78,7 @@ class SearchArgs(PagingArgs):
                                              "min ≤ max, inside Vietnam (lon 102–110, lat 8–24)",
                               "example": "107.06,20.94,107.08,20.96",
                               "pattern": r"^-?[0-9]{1,9}(\.[0-9]{1,12})?(,-?[0-9]{1,9}(\.[0-9]{1,12})?){3}$"})
-    bbox_crs = _crs_field("CRS of bbox (ignored without one); " + CRS_HELP, data_key="bbox-crs")
+    bbox_crs = _crs_field("CRS of bbox, only given with a bbox; " + CRS_HELP, data_key="bbox-crs")
     crs = _crs_field()
     at = _at_field()
 

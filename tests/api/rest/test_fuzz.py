@@ -24,8 +24,9 @@ import pytest
 from .conftest import bearer, rest_app
 
 #: Rules the document states in words, as OpenAPI 3.0 cannot say them per field: no NUL character
-#: anywhere (the API's description); a bbox inside Vietnam in its own CRS, min ≤ max (the parameter's).
-STATED_IN_WORDS = ("NUL character", "outside Vietnam", "min must not exceed max")
+#: anywhere (the API's description); a bbox inside Vietnam in its own CRS, min ≤ max, and bbox-crs
+#: only beside a bbox (the parameters' descriptions).
+STATED_IN_WORDS = ("NUL character", "outside Vietnam", "min must not exceed max", "only meaningful with bbox")
 
 
 def spec_allows_server_accepts(ctx, response, case):
