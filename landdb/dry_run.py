@@ -22,7 +22,7 @@ JOURNAL_FIELDS = ("id", "seq", "hash", "prev_hash", "registered_at")
 
 
 def dry_run(session: Session, body: Any, *, actor: str | None = None,
-            idempotency_key: str | None = None) -> tuple[dict, bool]:
+            idempotency_key: str | None = None, idempotency_scope: str | None = None) -> tuple[dict, bool]:
     """Run the registration `body` describes and undo it; return `(answer, replayed)`.
 
     `answer` is what `registry.register` would answer — what would be closed and opened — with
@@ -33,7 +33,8 @@ def dry_run(session: Session, body: Any, *, actor: str | None = None,
     raises for the same body and key, so a refused dry run is refused the same way."""
     savepoint = session.begin_nested()
     try:
-        answer, created = registry.register(session, body, actor=actor, idempotency_key=idempotency_key)
+        answer, created = registry.register(session, body, actor=actor, idempotency_key=idempotency_key,
+                                            idempotency_scope=idempotency_scope)
         if created:
             # Deferred constraints are checked at commit: check them now, as the commit would.
             # Rolling back to the savepoint restores their deferred mode.

@@ -422,6 +422,7 @@ class Transaction(Base):
     dossier_no: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    #: the client's Idempotency-Key within its scope, `key:<api key id>/<key>` (registry.scoped_idempotency_key).
     idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))

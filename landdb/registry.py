@@ -503,13 +503,21 @@ def fingerprint(body: dict) -> str:
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 
+def scoped_idempotency_key(key: str, scope: str | None) -> str:
+    """What the journal stores for a client's Idempotency-Key: the key within its scope
+    (`key:7/order-42` for API key 7), so one client's key never meets another's."""
+    return key if scope is None else f"{scope}/{key}"
+
+
 def register(session: Session, body: Any, *, actor: str | None = None,
-             idempotency_key: str | None = None) -> tuple[dict, bool]:
+             idempotency_key: str | None = None, idempotency_scope: str | None = None) -> tuple[dict, bool]:
     """Register the change a request body describes; return `(description, created)`.
 
-    With an `idempotency_key` already used for the same body, nothing is registered and the
-    first registration's description comes back with `created=False`; the same key with a
-    different body is refused (Unprocessable). Flushes; the caller commits."""
+    With an `idempotency_key` already used in the same `idempotency_scope` (the API key or user
+    that sends it, as the IETF draft and Stripe scope them) for the same body, nothing is
+    registered and the first registration's description comes back with `created=False`; the
+    same key with a different body is refused (Unprocessable). Another scope's use of the key
+    is none of this request's business. Flushes; the caller commits."""
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
     body = _normalise_parcel_field(body)
@@ -520,6 +528,7 @@ def register(session: Session, body: Any, *, actor: str | None = None,
         if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
             raise InvalidInput("Idempotency-Key must be 1 to 200 visible ASCII characters (a UUID, say)",
                                field="Idempotency-Key")
+        key = scoped_idempotency_key(key, idempotency_scope)
         # Two requests with the same key serialise here; the second sees the first's row.
         session.execute(text("SELECT pg_advisory_xact_lock(5902, hashtext(:k))"), {"k": key})
         earlier = session.execute(

@@ -80,7 +80,8 @@ def _dry_run(session, body, principal) -> Response:
     try:
         answer, replayed = dry_run.dry_run(
             session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
-            idempotency_key=request.headers.get("Idempotency-Key"))
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_scope=_idempotency_scope(principal))
     finally:
         session.rollback()
     # Parties by id only: a dry run writes nothing, not even an access-log row.
@@ -106,6 +107,11 @@ def _with_if_match(body):
         raise PreconditionFailed(f"If-Match says version {version} but expected_version says "
                                  f"{body['expected_version']!r}; give one")
     return {**body, "expected_version": version}, True
+
+
+def _idempotency_scope(principal) -> str:
+    """Whose Idempotency-Keys these are: the API key's (another key's retry is another request)."""
+    return f"key:{principal.key_id}"
 
 
 @contextmanager
@@ -160,7 +166,8 @@ def post_transaction():
         with _precondition(from_header):
             answer, created = registry.register(
                 session, body, actor=f"{principal.role}:{principal.name}#{principal.key_id}",
-                idempotency_key=request.headers.get("Idempotency-Key"))
+                idempotency_key=request.headers.get("Idempotency-Key"),
+                idempotency_scope=_idempotency_scope(principal))
         parties = core.party_ids_in(answer) if detail == "personal" else []
         if parties:  # logged in the registration's own transaction: one commit for both
             core_auth.log_personal_data_access(session, principal, "POST /api/v1/transactions",
