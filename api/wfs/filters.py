@@ -99,7 +99,11 @@ def parse(node: etree._Element):
     try:
         return parser().parse(node)
     except (NodeParsingError, KeyError, ValueError, IndexError, TypeError) as exc:
-        raise OWSException("InvalidParameterValue", f"cannot read the filter: {exc}", "filter") from None
+        # The parser's own words name its internals; say what to check instead.
+        unknown = re.search(r"Cannot parse XML tag \{[^}]*\}(\w+)", str(exc))
+        message = (f"the filter uses {unknown.group(1)}, which this service does not support" if unknown
+                   else "cannot read the filter: check that each operator has its operands, in FES 2.0 or Filter 1.1")
+        raise OWSException("InvalidParameterValue", message, "filter") from None
 
 
 def _resolver(ft: FeatureType, version: str):

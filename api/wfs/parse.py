@@ -38,6 +38,15 @@ _OPERATORS = _LOGICAL | {
     "DWithin", "Beyond", "ResourceId", "FeatureId", "GmlObjectId", "Function", "After", "Before", "Begins",
     "BegunBy", "TContains", "During", "EndedBy", "Ends", "TEquals", "Meets", "MetBy", "TOverlaps", "OverlappedBy",
     "AnyInteracts"}
+#: how many operand elements each operator takes (min, max): checked here, so that a missing
+#: operand is named in our words rather than by the filter parser's internals.
+_COMPARISON = ("PropertyIsEqualTo", "PropertyIsNotEqualTo", "PropertyIsLessThan", "PropertyIsGreaterThan",
+               "PropertyIsLessThanOrEqualTo", "PropertyIsGreaterThanOrEqualTo", "PropertyIsLike")
+_SPATIAL = ("BBOX", "Intersects", "Within", "Contains", "Disjoint", "Equals", "Touches", "Overlaps", "Crosses")
+OPERANDS = {**{n: (2, 2) for n in _COMPARISON}, **{n: (1, 2) for n in _SPATIAL},
+            "PropertyIsNull": (1, 1), "PropertyIsNil": (1, 2), "PropertyIsBetween": (3, 3),
+            "And": (1, None), "Or": (1, None), "Not": (1, 1), "DWithin": (2, 3), "Beyond": (2, 3)}
+_FILTER_NAMESPACES = ("http://www.opengis.net/fes/2.0", "http://www.opengis.net/ogc")
 _ID_ATTRIBUTES = ("rid", "fid", "{http://www.opengis.net/gml}id", "{http://www.opengis.net/gml/3.2}id")
 
 WFS20 = "http://www.opengis.net/wfs/2.0"
@@ -154,12 +163,30 @@ def check_filter(root: etree._Element) -> etree._Element:
             rid = next((el.get(a) for a in _ID_ATTRIBUTES if el.get(a) is not None), None)
             if rid is not None:
                 check_resource_id(rid, "filter")
+        if name in OPERANDS and etree.QName(el).namespace in _FILTER_NAMESPACES:
+            _check_operands(el, name)
         if name in _LOGICAL:
             depth += 1
             if depth > MAX_FILTER_DEPTH:
                 raise invalid("filter", f"the filter nests And/Or/Not more than {MAX_FILTER_DEPTH} deep")
         todo.extend((c, depth) for c in el if isinstance(c.tag, str))
     return root
+
+
+def _check_operands(el: etree._Element, name: str) -> None:
+    low, high = OPERANDS[name]
+    n = sum(1 for c in el if isinstance(c.tag, str))
+    if n < low or (high is not None and n > high):
+        want = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+        raise invalid("filter", f"{name} takes {want} operand(s) (property, literal, geometry…), not {n}")
+    if name in ("DWithin", "Beyond"):
+        distance = next((c for c in el if isinstance(c.tag, str) and _local(c) == "Distance"), None)
+        if distance is None:
+            raise invalid("filter", f"{name} needs a Distance (with uom m or km)")
+        try:
+            float((distance.text or "").strip())
+        except ValueError:
+            raise invalid("filter", f"{name}'s Distance must be a number, not {(distance.text or '')[:40]!r}") from None
 
 
 # --- KVP ----------------------------------------------------------------------------------------

@@ -101,3 +101,27 @@ def test_a_nul_byte_in_a_posted_form_is_invalid_parameter_value(client):
     r = client.post("/wfs", data="service=WFS&version=2.0.0&request=GetFeature&typeNames=" + quote("a\x00"),
                     content_type="application/x-www-form-urlencoded")
     exception(r, "InvalidParameterValue", 400, client=client)
+
+
+# --- 9. filter errors in our words ------------------------------------------------------------------
+
+@pytest.mark.parametrize("inner, words", [
+    ("<fes:PropertyIsEqualTo><fes:ValueReference>land_use</fes:ValueReference></fes:PropertyIsEqualTo>",
+     "PropertyIsEqualTo takes 2 operand"),
+    ("<fes:PropertyIsBetween><fes:ValueReference>area_m2</fes:ValueReference></fes:PropertyIsBetween>",
+     "PropertyIsBetween takes 3 operand"),
+    ("<fes:And/>", "And takes at least 1 operand"),
+    ("<fes:Not/>", "Not takes 1 operand"),
+    ("<fes:Foo/>", "uses Foo, which this service does not support"),
+    ("<fes:DWithin><fes:ValueReference>geometry</fes:ValueReference><gml:Point srsName='EPSG:5899'>"
+     "<gml:pos>430000 2317000</gml:pos></gml:Point><fes:Distance uom='m'>abc</fes:Distance></fes:DWithin>",
+     "Distance must be a number"),
+])
+def test_filter_errors_say_what_to_change_without_parser_internals(client, mode, inner, words):
+    r = call(client, mode, {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                            "typeNames": "landdb:parcels", "filter": fes(inner)})
+    exception(r, "InvalidParameterValue", 400, "filter", client=client)
+    text = r.get_data(as_text=True)
+    assert words in text
+    for internal in ("positional argument", "index out of range", "Parser", "()", "could not convert"):
+        assert internal not in text
