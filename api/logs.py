@@ -20,6 +20,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from landdb.db import tag_statements
 
+from .metrics import route_pattern
+
 HEADER = "X-Request-Id"
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = logging.getLogger("landdb.access")
@@ -76,7 +78,7 @@ def _finish(resp: Response) -> Response:
             "request_id": g.get("request_id"),
             "method": request.method,
             "path": request.path,
-            "route": request.url_rule.rule if request.url_rule is not None else None,
+            "route": route_pattern() if request.url_rule is not None else None,
             "status": resp.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
             "database": g.get("db_route"),

@@ -8,6 +8,7 @@ of the databases (replica lag in bytes and seconds, which database answers).
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -70,20 +71,27 @@ def scrape():
                     headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
 
+_CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+
+
 def _started() -> None:
     g.started = time.perf_counter()
 
 
-def _route() -> str:
+def route_pattern() -> str:
+    """The request's route as people write it, for labels and logs."""
     rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
+    # The route as people write it: `<parcel_code>`, not `<parcel_code:parcel_code>` or `<int(max=…):tx_id>`.
+    return _CONVERTER.sub(r"<\1>", rule.rule) if rule is not None else "unmatched"
 
 
 def _count(resp: Response) -> Response:
-    route, method = _route(), request.method
+    route, method = route_pattern(), request.method
     metrics.REQUESTS.labels(method, route, str(resp.status_code)).inc()
     if request.endpoint == REGISTRATION_ENDPOINT and request.args.get("dry_run", "").strip().lower() not in _YES:
-        body = request.get_json(silent=True)
+        # The body as api/guards.py read and checked it (None when it was refused): parsing it
+        # again here could recurse on a body the guard turned away for its depth.
+        body = g.get("json_body")
         kind = body.get("kind") if isinstance(body, dict) else None
         metrics.REGISTRATIONS.labels(kind if isinstance(kind, str) and kind in KINDS else "unknown",
                                      str(resp.status_code)).inc()
