@@ -28,6 +28,7 @@ from landdb.config import LOCAL_URL_FILE
 
 from . import session as web_session
 from .views import bp
+from . import forms  # noqa: F401,E402  (the registration forms' routes, on the same blueprint)
 
 csrf = CSRFProtect()
 TRANSLATIONS = Path(__file__).parent / "translations"
