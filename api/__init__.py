@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     from . import wfs
 
     wfs.init_app(app)
+    from .ogc import bp as ogc_bp
+
+    app.register_blueprint(ogc_bp)
 
     from . import rest
 

@@ -141,6 +141,11 @@ def record_personal_data_read(
 # --- hooks ------------------------------------------------------------------------------------
 
 
+#: Map and GIS clients (WFS, OGC API features and vector tiles) ask for many pieces per view
+#: without a key: the WFS's larger per-address limit.
+GIS_BLUEPRINTS = ("wfs", "ogc", "tiles")
+
+
 def _is_open() -> bool:
     return request.endpoint in OPEN_ENDPOINTS
 
@@ -163,8 +168,7 @@ def _authenticate_and_limit() -> Response | None:
             except Unauthorized as exc:
                 error = exc.message
     limits: RateLimits = current_app.extensions["landdb_rate_limits"]
-    # Map clients (WFS, vector tiles) ask for many small pieces per view: the larger keyless limit.
-    refusal = limits.check(g.principal, request.remote_addr, wfs=request.blueprint in ("wfs", "tiles"))
+    refusal = limits.check(g.principal, request.remote_addr, wfs=request.blueprint in GIS_BLUEPRINTS)
     if refusal is not None:
         return refusal
     if error is not None:
@@ -208,7 +212,7 @@ class RateLimits:
         larger, counter (`wfs`)."""
         if principal.is_public and wfs:
             items, ident = self.per_address_wfs, ("wfs-addr", addr or "unknown")
-            what = "to the WFS from this address without an API key"
+            what = "to the WFS / OGC API from this address without an API key"
         elif principal.is_public:
             items, ident = self.per_address, ("addr", addr or "unknown")
             what = "from this address without an API key"
