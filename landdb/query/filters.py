@@ -20,6 +20,14 @@ from ..crs import STORAGE_SRID
 from ..errors import InvalidInput
 from .query import FeatureQuery
 
+#: CQL2's text functions as SQL over a text expression: CASEI is lower(), ACCENTI strips diacritics
+#: (Vietnamese "Hạ Long" → "Ha Long", case kept); the two together are landdb_fold(), the expression
+#: the address and name indexes are built on.
+TEXT_FUNCTIONS = {"casei": "lower({})", "accenti": "public.unaccent('public.unaccent'::regdictionary, {})"}
+FOLD_BOTH = "landdb_fold({})"
+#: a spatial predicate with the literal first is the converse one with the property first.
+CONVERSE = {"ST_Within": "ST_Contains", "ST_Contains": "ST_Within"}
+
 #: The largest number of nodes a filter may have; deeper or bigger ones are refused.
 MAX_NODES = 2_000
 MAX_DEPTH = 64
@@ -171,6 +179,8 @@ class Compiler:
         for cls, op in self.COMPARE.items():
             if type(node) is cls:
                 lhs, rhs = node.lhs, node.rhs
+                if isinstance(lhs, ast.Function) or isinstance(rhs, ast.Function):
+                    return f"{self.text_operand(lhs)} {op} {self.text_operand(rhs)}"
                 if not isinstance(lhs, ast.Attribute):
                     lhs, rhs, op = rhs, lhs, self.FLIP[op]
                 col, kind = self.prop(lhs)
@@ -178,9 +188,11 @@ class Compiler:
                     return f"{col} {op} {self.prop(rhs)[0]}"
                 return f"{col} {op} {self.literal(rhs, kind)}"
         if isinstance(node, ast.Like):
-            col, _ = self.prop(node.lhs)
-            pattern = self.like_pattern(str(node.pattern), node.wildcard, node.singlechar, node.escapechar)
-            sql = f"{col}::text {'ILIKE' if node.nocase else 'LIKE'} {self.bind(pattern)}"
+            def pattern(text):
+                return self.bind(self.like_pattern(str(text), node.wildcard, node.singlechar, node.escapechar))
+
+            col = self.text_operand(node.lhs)
+            sql = f"{col} {'ILIKE' if node.nocase else 'LIKE'} {self.text_operand(node.pattern, pattern)}"
             return f"NOT ({sql})" if node.not_ else sql
         if isinstance(node, ast.IsNull):
             col, _ = self.prop(node.lhs)
@@ -190,8 +202,11 @@ class Compiler:
             sql = f"{col} BETWEEN {self.literal(node.low, kind)} AND {self.literal(node.high, kind)}"
             return f"NOT ({sql})" if node.not_ else sql
         if isinstance(node, ast.In):
-            col, kind = self.prop(node.lhs)
-            items = ", ".join(self.literal(v, kind) for v in node.sub_nodes)
+            if isinstance(node.lhs, ast.Function):
+                col, items = self.text_operand(node.lhs), ", ".join(self.text_operand(v) for v in node.sub_nodes)
+            else:
+                col, kind = self.prop(node.lhs)
+                items = ", ".join(self.literal(v, kind) for v in node.sub_nodes)
             return f"{col} {'NOT ' if node.not_ else ''}IN ({items})" if items else ("TRUE" if node.not_ else "FALSE")
         for cls, fn in self.SPATIAL.items():
             if type(node) is cls:
@@ -225,8 +240,31 @@ class Compiler:
 
     def spatial(self, fn: str, lhs, rhs) -> str:
         if not isinstance(lhs, ast.Attribute) and isinstance(rhs, ast.Attribute):
-            lhs, rhs = rhs, lhs
+            lhs, rhs, fn = rhs, lhs, CONVERSE.get(fn, fn)
         return f"{fn}({self.geom_prop(lhs)}, {self.geometry(rhs)})"
+
+    def text_operand(self, node, literal=None) -> str:
+        """SQL text of a comparison operand that is compared as text: a property, a string
+        literal (bound as is, or through `literal`, e.g. a LIKE pattern), or CASEI / ACCENTI of
+        one of those."""
+        names = []
+        while isinstance(node, ast.Function):
+            name = str(node.name).lower()
+            if name not in TEXT_FUNCTIONS or len(node.arguments) != 1:
+                raise fail(f"function {node.name!r} is not supported here; supported: CASEI, ACCENTI")
+            names.append(name)
+            node = node.arguments[0]
+        if isinstance(node, ast.Attribute):
+            sql = f"({self.prop(node)[0]})::text"
+        elif isinstance(node, (str, int, float)) and not isinstance(node, bool):
+            sql = literal(node) if literal else self.bind(str(node))
+        else:
+            raise fail(f"expected a property or a text value, not {type(node).__name__}")
+        if {"casei", "accenti"} <= set(names):
+            return FOLD_BOTH.format(sql)
+        for name in reversed(names):
+            sql = TEXT_FUNCTIONS[name].format(sql)
+        return sql
 
     @staticmethod
     def like_pattern(pattern: str, wild: str, single: str, esc: str) -> str:
