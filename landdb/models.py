@@ -275,7 +275,6 @@ class ParcelFeature(Base):
     __table_args__ = (
         Index("uq_parcel_features_parcel_code", "parcel_code", unique=True),
         Index("ix_parcel_features_code_parts", "ward_code", "sheet_no", "parcel_no"),
-        Index("ix_parcel_features_land_use", "land_use"),
         Index("ix_parcel_features_geom", "geom", postgresql_using="gist"),
         Index("ix_parcel_features_geom_4326", "geom_4326", postgresql_using="gist"),
         Index("ix_parcel_features_geom_3857", "geom_3857", postgresql_using="gist"),
