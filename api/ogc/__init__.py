@@ -23,8 +23,23 @@ bp = Blueprint("ogc", __name__, url_prefix="/ogc", template_folder="templates")
 #: the collection extents, per process, re-read after this many seconds.
 EXTENT_TTL = 300.0
 _extents: dict[str, tuple[float, object]] = {}
-#: other blueprints (the tiles) add links to collection documents here: fn(base, collection id) → links.
-COLLECTION_LINKS: list = []
+
+
+def extend(app, *, landing_links=None, collection_links=None, conformance=()) -> None:
+    """Let another OGC API part served under /ogc (the tiles) add its links to the landing page
+    (`landing_links()` → links) and to collection documents (`collection_links(id)` → links), and
+    its conformance classes to /conformance. The app factory wires them; blueprints do not import
+    each other."""
+    ext = app.extensions.setdefault("landdb_ogc", {"landing": [], "collection": [], "conformance": []})
+    if landing_links:
+        ext["landing"].append(landing_links)
+    if collection_links:
+        ext["collection"].append(collection_links)
+    ext["conformance"].extend(conformance)
+
+
+def _extensions() -> dict:
+    return current_app.extensions.get("landdb_ogc", {"landing": [], "collection": [], "conformance": []})
 
 
 @bp.app_template_filter("ogc_bounds")
@@ -92,8 +107,8 @@ def _extent(session, ft):
     return hit[1]
 
 
-def _extra_links(base: str):
-    return lambda name: [ln for fn in COLLECTION_LINKS for ln in fn(base, name)]
+def _extra_links(collection_id: str) -> list[dict]:
+    return [ln for fn in _extensions()["collection"] for ln in fn(collection_id)]
 
 
 def _only(*names: str) -> None:
@@ -108,6 +123,7 @@ def landing() -> Response:
     _only("f")
     fmt = _format()
     doc = documents.landing(_base(), fmt)
+    doc["links"] += [ln for fn in _extensions()["landing"] for ln in fn()]
     if fmt == "html":
         return _html("landing.html", doc=doc, collections=list(FEATURE_TYPES.values()),
                      titles=documents.COLLECTION_TITLES)
@@ -119,6 +135,7 @@ def conformance() -> Response:
     _only("f")
     fmt = _format()
     doc = documents.conformance(_base(), fmt)
+    doc["conformsTo"] += [c for c in _extensions()["conformance"] if c not in doc["conformsTo"]]
     return _html("conformance.html", doc=doc) if fmt == "html" else _json(doc)
 
 
@@ -133,7 +150,7 @@ def api() -> Response:
 
 
 def _collection_doc(session, ft, fmt: str) -> dict:
-    return documents.collection(_base(), ft, _extent(session, ft), None, fmt, _extra_links(_base()))
+    return documents.collection(_base(), ft, _extent(session, ft), None, fmt, _extra_links)
 
 
 @bp.route("/collections")
