@@ -7,27 +7,29 @@ In one run, at the same concurrency, over the same 200 000-parcel register, for 
   one       a 3 m box inside one parcel: one feature
   item      `/collections/parcels/items/{id}`: one feature by id
 — it measures:
-  raw       PostGIS itself: a flat WGS 84 table's statement (one row per current parcel, its public
-            attributes, a GiST index — what a GIS administrator publishes; made from the serving layer),
+  raw       PostGIS itself: bench_flat's flat WGS 84 table (one row per current parcel, its public
+            attributes, a GiST index — what a GIS administrator publishes) and its GeoJSON statement,
             every feature rendered by PostGIS as landdb renders it, prepared once per connection and
             fetched whole through psycopg2 from N processes (bench_rest.run_raw);
-  landdb    `/ogc/…` under `landdb serve`'s command line (gunicorn), over its own tables;
+  landdb    `/ogc/…` under `landdb serve`'s server and command line, over its own tables;
   pygeoapi  pygeoapi (from PyPI, in a virtualenv of its own outside the repository, --pygeoapi-venv)
-            with its PostgreSQL provider over the flat table, under gunicorn with the same workers
-            and threads;
+            with its PostgreSQL provider over the flat table, under gunicorn (gthread, as many
+            workers as the FastCGI servers get processes, the same threads);
   qgis      QGIS Server 3.22's OGC API – Features (`/wfs3/…`), set up as bench_qgis_server.py sets it
             up (FastCGI behind lighttpd, the WFS layer's SQL over the register in EPSG:5899, which
             QGIS reprojects to CRS84). QGIS Server 3.22 has no CQL2 filter: no cql1000 cell.
 HTTP cells are driven by wrk, server after server (never two under load at once), the best of --repeat.
 
-Before measuring it checks, for a few inputs of every case, that every server returns the same
-features (ids) as landdb.
+Before measuring it checks, for a few inputs of every case, that every server returns landdb's
+parcels (a full page: as many; QGIS Server, which tests a bbox against bounding boxes: at least those).
+The inputs are bench_flat's: boxes around the 1 000 parcels nearest a random ward parcel, 3 m
+boxes inside one parcel.
 
 Usage (Debian packages: `scripts/install-system.sh qgis-server qgis` and wrk; a database of its own
 loaded from the 200 000-parcel sample and migrated to head; pygeoapi in a virtualenv):
 
     python3 -m venv /tmp/pygeoapi-venv
-    /tmp/pygeoapi-venv/bin/pip install pygeoapi psycopg2-binary gunicorn
+    /tmp/pygeoapi-venv/bin/pip install pygeoapi psycopg2-binary gunicorn    # 0.21.0 was measured
     createdb -h 127.0.0.1 -p 54361 -U landdb landdb_bench_ogc
     DATABASE_URL=postgresql://landdb@127.0.0.1:54361/landdb_bench_ogc .venv/bin/landdb db upgrade
     DATABASE_URL=postgresql://landdb@127.0.0.1:54361/landdb_bench_ogc .venv/bin/landdb sample load /work/cache/halong_200000.gpkg
@@ -53,7 +55,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import best_of, server_args, start_server, stop_server  # noqa: E402
+from harness import best_of, fastcgi_procs, resolve_server, server_args, server_label, start_server  # noqa: E402
+from harness import stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -61,67 +64,29 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench_flat import CAP, FLAT_SQL, RAW_SQL, TABLE, pick_boxes  # noqa: E402
 from bench_qgis_server import QgisServer  # noqa: E402
 from bench_rest import run_raw, run_wrk  # noqa: E402
 from landdb.db import normalize_url  # noqa: E402
 
 CASES = ("bbox1000", "cql1000", "one", "item")
 SIDES = ("raw", "landdb", "pygeoapi", "qgis")
-CAP = 1000
 CQL = "land_use = 'ODT' AND legal_area_m2 > 200"
-#: half the side of the small boxes, in metres
-HALF_SIDE_M = 1.5
-
-#: The flat table a GIS administrator would publish: one row per current parcel, the public
-#: attributes, WGS 84, a GiST index (re-made on every run from the serving layer).
-TABLE = "bench_ogc_flat_parcels"
-PROPS = ("parcel_code", "ward_code", "ward_name", "sheet_no", "parcel_no", "national_id", "land_use",
-         "land_use_name", "legal_area_m2", "area_m2", "address", "valid_from")
-FLAT_SQL = [
-    f"DROP TABLE IF EXISTS {TABLE}",
-    f"CREATE TABLE {TABLE} AS SELECT parcel_id AS id, {', '.join(PROPS)}, "
-    f"geom_4326::geometry(MultiPolygon, 4326) AS geom FROM parcel_features",
-    f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)",
-    f"CREATE INDEX ix_{TABLE}_geom ON {TABLE} USING gist (geom)",
-    f"ANALYZE {TABLE}",
-]
-_FEATURE = ("""SELECT '{"type":"Feature","id":"parcels.' || t.id || '","geometry":' || ST_AsGeoJSON(t.geom, 8) """
-            """|| ',"properties":' || json_build_object(""" + ", ".join(f"'{p}', t.{p}" for p in PROPS)
-            + f")::text || '}}' FROM {TABLE} t ")
-_BOX = ("t.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326) "
-        "AND ST_Intersects(t.geom, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326))")
-#: raw PostGIS on the flat table: every feature rendered by PostGIS as landdb renders it.
-RAW_BOX = _FEATURE + f"WHERE {_BOX} ORDER BY t.id LIMIT {CAP}"
-RAW_CQL = _FEATURE + f"WHERE {_BOX} AND t.land_use = %(lu)s AND t.legal_area_m2 > %(area)s ORDER BY t.id LIMIT {CAP}"
-RAW_ITEM = _FEATURE + "WHERE t.id = %(id)s"
+#: raw PostGIS on bench_flat's flat table: its GeoJSON statement (every feature rendered by PostGIS
+#: as landdb renders it), with the CQL2 case's conditions, and by id.
+RAW_BOX = RAW_SQL["geojson"]
+RAW_CQL = RAW_BOX.replace(" ORDER BY t.id", " AND t.land_use = %(lu)s AND t.legal_area_m2 > %(area)s ORDER BY t.id")
+RAW_ITEM = RAW_BOX.split(" FROM ")[0] + f" FROM {TABLE} t WHERE t.id = %(id)s"
+assert RAW_CQL != RAW_BOX
 
 
 def pick_inputs(engine, n: int, seed: int) -> dict[str, list]:
-    """Lon/lat boxes around the CAP parcels nearest a random parcel of a ward (so ≥ CAP intersect),
-    boxes of 2 × HALF_SIDE_M metres inside one parcel each, and parcel ids."""
-    rnd = random.Random(seed)
+    """bench_flat's boxes (≥ CAP parcels; 3 m inside one parcel) and n random parcel ids."""
+    inputs = pick_boxes(engine, n, seed)
     with engine.connect() as conn:
         ids = conn.execute(text(f"SELECT id FROM {TABLE} ORDER BY id")).scalars().all()
-        picked = rnd.sample(ids, 2 * n)
-        big, one = [], []
-        for pid in picked[: max(5, n // 10)]:
-            big.append(tuple(conn.execute(text(f"""
-                WITH k AS (SELECT geom FROM {TABLE} ORDER BY geom <-> (SELECT ST_PointOnSurface(geom) FROM {TABLE}
-                                                                      WHERE id = :id) LIMIT :cap)
-                SELECT floor(ST_XMin(e) * 1e7) / 1e7, floor(ST_YMin(e) * 1e7) / 1e7,
-                       ceil(ST_XMax(e) * 1e7) / 1e7, ceil(ST_YMax(e) * 1e7) / 1e7
-                  FROM (SELECT ST_Extent(geom) AS e FROM k) s"""), {"id": pid, "cap": CAP}).one()))
-        for pid in picked:
-            box = conn.execute(text(f"""
-                SELECT ST_X(c) - :dx, ST_Y(c) - :dy, ST_X(c) + :dx, ST_Y(c) + :dy
-                  FROM (SELECT ST_PointOnSurface(geom) AS c, geom FROM {TABLE} WHERE id = :id) s
-                 WHERE ST_CoveredBy(ST_Expand(c, :dx), geom)"""),
-                {"id": pid, "dx": HALF_SIDE_M / 104_000, "dy": HALF_SIDE_M / 110_574}).one_or_none()
-            if box is not None:
-                one.append(tuple(round(v, 8) for v in box))
-            if len(one) == n:
-                break
-    return {"big": big, "one": one, "ids": picked[:n]}
+    inputs["ids"] = random.Random(seed).sample(ids, n)
+    return inputs
 
 
 def requests(inputs) -> dict[str, dict[str, list]]:
@@ -286,7 +251,8 @@ def main() -> None:
     ap.add_argument("--pygeoapi-venv", type=Path, default=Path("/tmp/pygeoapi-venv"))
     ap.add_argument("--pygeoapi-port", type=int, default=8771)
     ap.add_argument("--qgis-port", type=int, default=8772)
-    ap.add_argument("--qgis-procs", type=int, default=None, help="qgis_mapserv.fcgi processes (default: workers)")
+    ap.add_argument("--qgis-procs", type=int, default=None,
+                    help="qgis_mapserv.fcgi processes (default: harness.fastcgi_procs, as bench_flat)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_ogcapi.json"))
     args = ap.parse_args()
     if not args.database_url:
@@ -298,8 +264,8 @@ def main() -> None:
     dsn = url.replace("postgresql+psycopg2://", "postgresql://")
     engine = create_engine(url)
     with engine.begin() as conn:
-        for statement in FLAT_SQL:
-            conn.execute(text(statement))
+        conn.exec_driver_sql(FLAT_SQL)
+        conn.exec_driver_sql(f"ANALYZE {TABLE}")
     with engine.connect() as conn:
         n_parcels = conn.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar_one()
         extent = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
@@ -309,11 +275,11 @@ def main() -> None:
     cases = args.cases.split(",")
     reqs = {c: r for c, r in requests(inputs).items() if c in cases}
 
-    from landdb.cli import default_workers
-
-    workers = args.workers or default_workers()
+    resolve_server(args)
+    procs = fastcgi_procs()
     results: dict = {"parcels": n_parcels, "concurrency": args.concurrency, "duration_s": args.duration,
-                     "workers": workers, "threads": args.threads, "repeat": args.repeat, "cpus": os.cpu_count(),
+                     "server": args.server, "workers": args.workers, "threads": args.threads, "other_procs": procs,
+                     "repeat": args.repeat, "cpus": os.cpu_count(),
                      "load_before": os.getloadavg(), "cases": {c: {} for c in cases}}
     bases = {"landdb": f"http://127.0.0.1:{args.port}", "pygeoapi": f"http://127.0.0.1:{args.pygeoapi_port}",
              "qgis": f"http://127.0.0.1:{args.qgis_port}"}
@@ -329,17 +295,18 @@ def main() -> None:
                 results["cases"][case][side] = r
                 print(f"{case} {side}: {json.dumps(r)}", file=sys.stderr)
 
-        landdb = start_server(url, args.port, workers, args.threads, env={"LANDDB_POOL_SIZE": str(args.threads)})
+        landdb = start_server(url, args.port, args.workers, args.threads, server=args.server,
+                              env={"LANDDB_POOL_SIZE": str(args.threads)})
         others = {}
         try:
             if "pygeoapi" in sides:
                 (tmp / "pygeoapi").mkdir()
-                others["pygeoapi"] = Pygeoapi(args.pygeoapi_venv, url, args.pygeoapi_port, workers, args.threads,
+                others["pygeoapi"] = Pygeoapi(args.pygeoapi_venv, url, args.pygeoapi_port, procs, args.threads,
                                               tmp / "pygeoapi")
                 others["pygeoapi"].configure(extent)
             if "qgis" in sides:
                 (tmp / "qgis").mkdir()
-                others["qgis"] = QgisServer(url, args.qgis_port, args.qgis_procs or workers, tmp / "qgis")
+                others["qgis"] = QgisServer(url, args.qgis_port, args.qgis_procs or procs, tmp / "qgis")
             for o in others.values():
                 o.start()
             results["features"] = check({k: v for k, v in bases.items() if k == "landdb" or k in others}, reqs, 3)
@@ -365,8 +332,9 @@ def main() -> None:
 def table(results: dict) -> str:
     lines = [
         f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-        f"{results['duration_s']:g} s per cell, best of {results['repeat']} for HTTP cells; landdb and pygeoapi under "
-        f"gunicorn, {results['workers']} gthread workers × {results['threads']} threads each; "
+        f"{results['duration_s']:g} s per cell, best of {results['repeat']} for HTTP cells; landdb: {server_label(results)} "
+        f"(`landdb serve`); pygeoapi: gunicorn {results['other_procs']} gthread workers × {results['threads']} threads; "
+        f"QGIS Server: {results['other_procs']} FastCGI processes; "
         f"{results['cpus']} CPUs shared by servers, PostGIS and load generator; load average "
         f"{results['load_before'][0]:.1f} before, {results['load_after'][0]:.1f} after.",
         "",

@@ -39,14 +39,17 @@ def _free_port() -> int:
 
 
 class Served:
-    """`landdb serve` on a free port; `requests()` reads its access log."""
+    """`landdb serve` (its default server) on a free port; `requests()` reads its access log."""
 
     def __init__(self, database_url: str, log: Path):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/ogc"
         self.log = log
         env = dict(os.environ, DATABASE_URL=make_url(database_url).render_as_string(hide_password=False),
-                   LANDDB_RATE_LIMIT_PUBLIC="", LANDDB_RATE_LIMIT="", LANDDB_RATE_LIMIT_WFS="")
+                   LANDDB_RATE_LIMIT_PUBLIC="", LANDDB_RATE_LIMIT="", LANDDB_RATE_LIMIT_WFS="",
+                   # granian (landdb serve's default) logs the path without the query unless told
+                   # to; gunicorn's access log has the whole request line anyway.
+                   GRANIAN_LOG_ACCESS_FMT='"%(method)s %(path)s?%(query_string)s %(protocol)s" %(status)d')
         self._out = open(log, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from landdb.cli import main; main()", "serve", "--port", str(self.port),
