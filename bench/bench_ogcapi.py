@@ -3,7 +3,9 @@
 In one run, at the same concurrency, over the same 200 000-parcel register, for each case —
   bbox1000  `/collections/parcels/items?bbox=…&limit=1000`: a box holding ≥ 1 000 parcels (CRS84),
             a full page of 1 000 GeoJSON features
-  cql1000   the same boxes with `filter=land_use = 'ODT' AND legal_area_m2 > 200` (CQL2 text)
+  cql1000   `…&filter=land_use = 'ODT' AND legal_area_m2 > 200` (CQL2 text) in a box around the
+            1 000 matching parcels nearest a random parcel (a few thousand parcels in the box):
+            again a full page of 1 000 GeoJSON features
   one       a 3 m box inside one parcel: one feature
   item      `/collections/parcels/items/{id}`: one feature by id
 — it measures:
@@ -81,11 +83,24 @@ assert RAW_CQL != RAW_BOX
 
 
 def pick_inputs(engine, n: int, seed: int) -> dict[str, list]:
-    """bench_flat's boxes (≥ CAP parcels; 3 m inside one parcel) and n random parcel ids."""
+    """bench_flat's boxes (≥ CAP parcels; 3 m inside one parcel), boxes around the CAP parcels
+    matching the CQL2 filter nearest a random parcel (so the filtered page is full too, and the box
+    holds several thousand parcels), and n random parcel ids."""
     inputs = pick_boxes(engine, n, seed)
+    rnd = random.Random(seed)
     with engine.connect() as conn:
         ids = conn.execute(text(f"SELECT id FROM {TABLE} ORDER BY id")).scalars().all()
-    inputs["ids"] = random.Random(seed).sample(ids, n)
+        inputs["ids"] = rnd.sample(ids, n)
+        inputs["cql"] = [tuple(conn.execute(text(f"""
+            WITH k AS (SELECT geom FROM {TABLE} WHERE land_use = 'ODT' AND legal_area_m2 > 200
+                        ORDER BY geom <-> (SELECT ST_PointOnSurface(geom) FROM {TABLE} WHERE id = :id) LIMIT :cap)
+            SELECT floor(ST_XMin(e) * 1e7) / 1e7, floor(ST_YMin(e) * 1e7) / 1e7,
+                   ceil(ST_XMax(e) * 1e7) / 1e7, ceil(ST_YMax(e) * 1e7) / 1e7
+              FROM (SELECT ST_Extent(geom) AS e FROM k) s"""), {"id": i, "cap": CAP}).one())
+            for i in inputs["ids"][: len(inputs["big"])]]
+        inputs["cql_box_parcels"] = [conn.execute(text(
+            f"SELECT count(*) FROM {TABLE} WHERE geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326)"),
+            dict(zip("abcd", b))).scalar_one() for b in inputs["cql"][:5]]
     return inputs
 
 
@@ -105,7 +120,7 @@ def requests(inputs) -> dict[str, dict[str, list]]:
             "pygeoapi": [f"{items}?" + urlencode({"f": "json", "bbox": bb(b), "limit": CAP}) for b in bs],
             "qgis": [f"/wfs3{items}.geojson?" + urlencode({"bbox": bb(b), "limit": CAP}) for b in bs],
         }
-    bs = boxes["big"]
+    bs = boxes["cql"]
     out["cql1000"] = {
         "raw": [[(RAW_CQL, {**dict(zip(("x0", "y0", "x1", "y1"), b)), "lu": "ODT", "area": 200})] for b in bs],
         "landdb": [f"/ogc{items}?" + urlencode({"bbox": bb(b), "limit": CAP, "filter": CQL}) for b in bs],
@@ -325,6 +340,7 @@ def main() -> None:
                 o.stop()
             stop_server(landdb)
     results["load_after"] = os.getloadavg()
+    results["cql_box_parcels"] = inputs["cql_box_parcels"]
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 

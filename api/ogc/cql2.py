@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import lru_cache
 from typing import Any, Callable
 
 from lark.exceptions import LarkError
@@ -31,7 +32,14 @@ FUNCTIONS = {"lower": "casei", "casei": "casei", "accenti": "accenti"}
 
 def parse(text: str, lang: str | None, *, names: set[str], geometry_name: str, filter_crs: Crs) -> Any:
     """The filter's AST, checked and normalised; InvalidInput (field `filter`, or the
-    offending property's name) when it is malformed or refers to what the collection lacks."""
+    offending property's name) when it is malformed or refers to what the collection lacks.
+    The same filter comes back on every page a client reads: parsed once per process (the AST
+    is never changed afterwards)."""
+    return _parse(text, lang, frozenset(names), geometry_name, filter_crs)
+
+
+@lru_cache(maxsize=256)
+def _parse(text: str, lang: str | None, names: frozenset[str], geometry_name: str, filter_crs: Crs) -> Any:
     if len(text) > MAX_FILTER:
         raise InvalidInput(f"filter: longer than {MAX_FILTER} characters", field="filter")
     kind = LANGS.get((lang or "cql2-text").strip().lower())
