@@ -118,3 +118,24 @@ def test_bad_filters_are_400_naming_the_parameter_or_property(client, flt, lang,
     assert resp.status_code == 400, resp.get_data(as_text=True)
     body = resp.get_json()
     assert resp.mimetype == "application/problem+json" and body["field"] == field, body
+
+
+def test_every_spatial_function_in_the_storage_crs(client, grid):
+    """S_CONTAINS, S_EQUALS, S_OVERLAPS, S_TOUCHES (with S_INTERSECTS, S_WITHIN, S_DISJOINT and
+    S_CROSSES above): the spatial-functions class, literals in EPSG:5899."""
+    g = grid[6]
+    x0, y0 = g["x0"], g["y0"]
+    x1, y1 = x0 + 10, y0 + 10
+
+    def poly(a, b, c, d):
+        return f"POLYGON(({a} {b},{c} {b},{c} {d},{a} {d},{a} {b}))"
+
+    storage = {"filter-crs": EPSG + "5899"}
+    assert codes(client, in_grid(f"S_CONTAINS(geometry, POINT({x0 + 5} {y0 + 5}))"), **storage) == [g["code"]]
+    assert codes(client, in_grid(f"S_EQUALS(geometry, MULTIPOLYGON((({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},"
+                                 f"{x0} {y0}))))"), **storage) == [g["code"]]
+    assert codes(client, in_grid(f"S_OVERLAPS(geometry, {poly(x0 + 5, y0 + 5, x1 + 5, y1 + 5)})"), **storage) == \
+        [g["code"]]
+    assert codes(client, in_grid(f"S_TOUCHES(geometry, {poly(x1, y0, x1 + 5, y1)})"), **storage) == [g["code"]]
+    assert codes(client, in_grid(f"S_INTERSECTS(geometry, {poly(x0 - 1, y0 - 1, x1 + 1, y1 + 1)})"), **storage) == \
+        [g["code"]]
