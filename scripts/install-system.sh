@@ -29,10 +29,12 @@ for what in "${@:-postgis}"; do
       { [ -x /usr/lib/cgi-bin/mapserv ] && command -v spawn-fcgi >/dev/null 2>&1 \
           && command -v lighttpd >/dev/null 2>&1; } || want+=(cgi-mapserver mapserver-bin spawn-fcgi lighttpd) ;;
     qgis-server)
-      # QGIS Server 3 as a FastCGI WFS behind lighttpd, for bench/bench_qgis_server.py (not part of landdb).
+      # QGIS Server 3 as a FastCGI WFS and OGC API (wfs3) behind lighttpd, for bench/bench_qgis_server.py
+      # and bench/bench_ogcapi.py (not part of landdb); projinfo derives the project's datum shift.
       { [ -x /usr/lib/cgi-bin/qgis_mapserv.fcgi ] && [ -e /usr/lib/qgis/server/libwfs.so ] \
+          && [ -e /usr/lib/qgis/server/libwfs3.so ] && command -v projinfo >/dev/null 2>&1 \
           && command -v spawn-fcgi >/dev/null 2>&1 && command -v lighttpd >/dev/null 2>&1; } \
-          || want+=(qgis-server qgis-server-wfs spawn-fcgi lighttpd) ;;
+          || want+=(qgis-server qgis-server-wfs qgis-server-wfs3 proj-bin spawn-fcgi lighttpd) ;;
     poppler)
       # pdftotext / pdftoppm: the tests read the parcel extract's text and its QR code.
       command -v pdftotext >/dev/null 2>&1 || want+=(poppler-utils) ;;
