@@ -8,14 +8,14 @@ box of ~1 000 parcels) took 28–45 ms with the index and 7 ms without, as fast 
 statement on a flat table. Searches by a rare code alone are no slower without it (the key
 order with a filter serves them).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 08:10:00
 """
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
