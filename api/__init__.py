@@ -47,4 +47,9 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     from .tiles import bp as tiles_bp
 
     app.register_blueprint(tiles_bp)
+    # The tiles are part of the same OGC API: their links and conformance classes join its documents.
+    from . import ogc, tiles
+
+    ogc.extend(app, landing_links=tiles.landing_links, collection_links=tiles.collection_links,
+               conformance=tiles.CONFORMANCE)
     return app

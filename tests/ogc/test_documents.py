@@ -119,3 +119,15 @@ def test_bad_format_and_unknown_parameters_are_400_naming_them(client):
     assert resp.status_code == 400 and resp.get_json()["field"] == "f"
     resp = client.get("/ogc/conformance?foo=1")
     assert resp.status_code == 400 and resp.get_json()["field"] == "foo"
+
+
+def test_the_tiles_join_the_landing_page_collections_and_conformance(client):
+    landing = client.get("/ogc/").get_json()
+    schemes = [ln for ln in landing["links"] if ln["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"]
+    assert schemes and client.get(schemes[0]["href"]).status_code == 200
+    parcels = client.get("/ogc/collections/parcels").get_json()
+    validate(parcels, "collection")
+    tilesets = [ln for ln in parcels["links"] if ln["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"]
+    assert tilesets and client.get(tilesets[0]["href"]).status_code == 200
+    conf = client.get("/ogc/conformance").get_json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core" in conf and len(conf) == len(set(conf))
