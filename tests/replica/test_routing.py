@@ -48,6 +48,7 @@ def test_reads_are_served_by_the_replica_and_registrations_by_the_primary(client
         "rr-rest-query": lambda h: client.post("/api/v1/parcels/query", headers=h, json={
             "geometry": {"type": "Point", "coordinates": [107.07, 20.95]}, "predicate": "intersects"}),
         "rr-tile": lambda h: client.get("/ogc/collections/parcels/tiles/WebMercatorQuad/16/28865/52259", headers=h),
+        "rr-ogc-items": lambda h: client.get("/ogc/collections/parcels/items?limit=2", headers=h),
         "rr-key-read": lambda h: client.get(f"/api/v1/parcels/{code}/history", headers={**h, **bearer(pair.officer_key)}),
     }
     for request_id, read in reads.items():
