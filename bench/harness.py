@@ -35,7 +35,8 @@ def start_server(database_url: str, port: int, workers: int | None = None, threa
     if taken:
         raise SystemExit(f"something already answers on port {port}: stop it or pass --port")
     full_env = {**os.environ, "DATABASE_URL": database_url,
-                "LANDDB_RATE_LIMIT": "", "LANDDB_RATE_LIMIT_PUBLIC": "", "LANDDB_RATE_LIMIT_WFS": "", **(env or {})}
+                "LANDDB_RATE_LIMIT": "", "LANDDB_RATE_LIMIT_PUBLIC": "", "LANDDB_RATE_LIMIT_WFS": "",
+                "LANDDB_ACCESS_LOG": "0", **(env or {})}
     command = command or servers.command(server or servers.DEFAULT_SERVER, "127.0.0.1", port, workers, threads,
                                          access_log=False)
     cmd = [sys.executable, "-m", *command]
