@@ -45,10 +45,9 @@ def create_database(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def database_url(pg_server) -> str:
-    """The main test database: migrated to head, reference data and the sample loaded."""
-    url = create_database(pg_server, "landdb_test")
+def sample_database(server_url: str, name: str) -> str:
+    """A database `name`, migrated to head, with reference data and the committed sample loaded."""
+    url = create_database(server_url, name)
     migrate.upgrade(url)
     engine = create_engine(url)
     from landdb.reference import sync_reference_data
@@ -62,6 +61,12 @@ def database_url(pg_server) -> str:
         conn.execute(text("ANALYZE"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server) -> str:
+    """The main test database: migrated to head, reference data and the sample loaded."""
+    return sample_database(pg_server, "landdb_test")
 
 
 @pytest.fixture(scope="session")

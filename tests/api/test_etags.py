@@ -5,24 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from landdb import auth
 
 from ..registry_helpers import X0, Y0, first_registration_body
-from .rest.conftest import assert_problem, bearer, rest_app
+from .rest.conftest import assert_problem
 
 X, Y = X0 + 3100, Y0 + 2900
-
-
-@pytest.fixture
-def api(settings, connection):
-    return rest_app(settings, connection).test_client()
-
-
-@pytest.fixture
-def officer(session):
-    key, _ = auth.create_key(session, "officer", "officer")
-    session.commit()
-    return bearer(key)
 
 
 @pytest.fixture

@@ -10,21 +10,9 @@ from sqlalchemy import text
 from landdb import auth
 
 from ..registry_helpers import X0, Y0, first_registration_body, person, serial
-from .rest.conftest import assert_problem, bearer, rest_app
+from .rest.conftest import assert_problem, bearer
 
 X, Y = X0 + 2600, Y0 + 2600
-
-
-@pytest.fixture
-def api(settings, connection):
-    return rest_app(settings, connection).test_client()
-
-
-@pytest.fixture
-def officer(session):
-    key, _ = auth.create_key(session, "officer", "officer")
-    session.commit()
-    return bearer(key)
 
 
 def journal_length(session) -> int:

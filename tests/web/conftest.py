@@ -9,16 +9,16 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from api import create_app
-from landdb import migrate, users
+from landdb import users
 from landdb.config import Settings
 
 from ..browser import ARTIFACTS as BROWSER_ARTIFACTS
-from ..conftest import create_database
+from ..conftest import sample_database
 
 ARTIFACTS = BROWSER_ARTIFACTS / "web"
 PASSWORD = "correct horse battery"
@@ -27,19 +27,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture(scope="session")
 def web_database_url(pg_server) -> str:
-    url = create_database(pg_server, "landdb_web")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    from landdb.reference import sync_reference_data
-    from landdb.sample.load import load_sample
-
-    with Session(engine) as session, session.begin():
-        sync_reference_data(session)
-        load_sample(session)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    engine.dispose()
-    return url
+    return sample_database(pg_server, "landdb_web")
 
 
 @pytest.fixture(scope="session")
