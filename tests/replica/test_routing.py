@@ -193,3 +193,72 @@ def test_healthz_and_metrics_report_the_replica_lag(client, pair):
         assert sample(client, "landdb_replica_lag_seconds") > 0
     finally:
         pair.sql("replica", "SELECT pg_wal_replay_resume()")
+
+
+def _wait_for(predicate, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_read_cancelled_by_a_recovery_conflict_runs_again_on_the_primary(client, pair):
+    """A real conflict with recovery (SQLSTATE 40001 on the replica) during a read: the read is
+    answered from the primary, and the metrics say why.
+
+    The primary takes ACCESS EXCLUSIVE on `parcel_lineage` (replayed on the replica), the history
+    read on the replica takes its locks on `parcels` first and waits for `parcel_lineage`; then the
+    primary locks `parcels` too: replaying that lock conflicts with the read, which the replica
+    cancels at once (max_standby_streaming_delay = 0). The app runs the read again on the primary,
+    where it waits for the primary's transaction to end."""
+    import threading
+
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+
+    code = some_parcel(client)["parcel_code"]
+    conflicts = sample(client, "landdb_db_routed_requests_total", database="primary", reason="replica_conflict")
+    replica_admin = create_engine(pair.replica_url, isolation_level="AUTOCOMMIT")
+    primary = create_engine(pair.primary_url)
+
+    def replica_value(statement: str):
+        with replica_admin.connect() as conn:
+            return conn.execute(sql(statement)).scalar()
+
+    answer = {}
+    with replica_admin.connect() as conn:
+        conn.execute(sql("ALTER SYSTEM SET max_standby_streaming_delay = 0"))
+        conn.execute(sql("SELECT pg_reload_conf()"))
+    try:
+        _wait_for(lambda: replica_value("SHOW max_standby_streaming_delay") == "0", "the replica kept its delay")
+        with primary.connect() as locker:
+            locker.execute(sql("LOCK TABLE parcel_lineage IN ACCESS EXCLUSIVE MODE"))
+            locker.execute(sql("SELECT pg_switch_wal()"))  # ship the lock record now
+            _wait_for(lambda: replica_value("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock'"
+                                            " AND relation = 'parcel_lineage'::regclass") > 0,
+                      "the replica did not replay the lock")
+            reader = threading.Thread(target=lambda: answer.update(resp=client.get(
+                f"/api/v1/parcels/{code}/history", headers={"X-Request-Id": "rc-history"})))
+            reader.start()
+            _wait_for(lambda: replica_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                            " AND query LIKE '%request_id=rc-history %'") > 0,
+                      "the read did not wait on the replica")
+            locker.execute(sql("LOCK TABLE parcels IN ACCESS EXCLUSIVE MODE"))
+            locker.execute(sql("SELECT pg_switch_wal()"))
+            _wait_for(lambda: pair.seen("primary", "rc-history"), "the read did not run again on the primary")
+            locker.rollback()
+        reader.join(timeout=30)
+    finally:
+        with replica_admin.connect() as conn:
+            conn.execute(sql("ALTER SYSTEM RESET max_standby_streaming_delay"))
+            conn.execute(sql("SELECT pg_reload_conf()"))
+        replica_admin.dispose()
+        primary.dispose()
+    resp = answer["resp"]
+    assert resp.status_code == 200, resp.data[:300]
+    assert resp.json["parcel_code"] == code
+    assert sample(client, "landdb_db_routed_requests_total", database="primary",
+                  reason="replica_conflict") == conflicts + 1
+    # the replica was not marked down: the next read goes to it again
+    again = client.get(f"/api/v1/parcels/{code}", headers={"X-Request-Id": "rc-after"})
+    assert again.status_code == 200 and pair.seen("replica", "rc-after")
