@@ -15,8 +15,9 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 
 from landdb.errors import InvalidInput, NotFound
 from landdb.query import FEATURE_TYPES, extent_wgs84, render
+from landdb.query import ogc_crs as crs
 
-from . import crs, documents, items, openapi
+from . import documents, items, openapi
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc", template_folder="templates")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import crs
+from landdb.query import ogc_crs as crs
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"

@@ -19,9 +19,10 @@ from urllib.parse import urlencode
 
 from landdb import timetravel
 from landdb.errors import InvalidInput, NotFound
-from landdb.query import Bbox, FeatureQuery, FeatureType, ResourceIds, render
+from landdb.query import Bbox, FeatureQuery, FeatureType, ResourceIds, render, cql2
+from landdb.query import ogc_crs as crs
 
-from . import cql2, crs, documents
+from . import documents
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -109,17 +110,8 @@ def parse_items(ft: FeatureType, args: dict[str, str], *, at: dt.date | None = N
     elif args.get("bbox-crs"):
         crs.parse(args["bbox-crs"], field="bbox-crs")
     q.at = at if at is not None else parse_datetime(args.get("datetime"))
-    conditions = []
-    if args.get("filter"):
-        fcrs = crs.parse(args.get("filter-crs"), field="filter-crs")
-        conditions.append(cql2.parse(args["filter"], args.get("filter-lang"), names=set(published),
-                                     geometry_name=ft.geometry_name, filter_crs=fcrs))
-        q.filter_srid = fcrs.srid
-    else:
-        if args.get("filter-lang"):
-            cql2.parse("x = 1", args["filter-lang"], names={"x"}, geometry_name="", filter_crs=crs.DEFAULT)
-        if args.get("filter-crs"):
-            crs.parse(args["filter-crs"], field="filter-crs")
+    node, q.filter_srid = cql2.from_params(args, names=set(published), geometry_name=ft.geometry_name)
+    conditions = [] if node is None else [node]
     for name in published:
         if name in args:
             conditions.append(cql2.equals(name, args[name]))

@@ -7,7 +7,9 @@ each lists its own queryables as query parameters; GDAL's OAPIF driver reads the
 
 from __future__ import annotations
 
-from . import crs, documents
+from landdb.query import ogc_crs as crs
+
+from . import documents
 
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 _HTML = {"text/html": {"schema": {"type": "string"}}}

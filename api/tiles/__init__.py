@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, json, render_template, request, url_for
 
 from landdb.errors import InvalidInput, NotFound
+from landdb.query import FEATURE_TYPES, cql2
 from landdb.tiles import cache, matrix, mvt, style
 from landdb.timetravel import parse_at
 
 from ..db import get_session
-from . import cql2
 
 bp = Blueprint("tiles", __name__, url_prefix="/ogc", template_folder="templates")
 
@@ -79,7 +79,7 @@ def _json(doc: dict, media_type: str = JSON, status: int = 200) -> Response:
 
 def _passed_on() -> dict:
     """The query parameters that change what tiles hold (day, filter), to carry into tile URLs."""
-    keep = ("at", "datetime", "filter", "filter-lang")
+    keep = ("at", "datetime", "filter", "filter-lang", "filter-crs")
     return {k: request.args[k] for k in keep if request.args.get(k)}
 
 
@@ -116,6 +116,13 @@ def requested_day() -> dt.date | None:
     if at is not None and at != day:
         raise InvalidInput("at and datetime name different days; give one", field="datetime")
     return day
+
+
+def requested_filter(cid: str) -> tuple[object, int]:
+    """The CQL2 `filter` (with `filter-lang`, `filter-crs`) over the collection's queryables, read
+    as the OGC API – Features items read it: (AST or None, SRID of its geometry literals)."""
+    ft = FEATURE_TYPES[cid]
+    return cql2.from_params(request.args, names={p.name for p in ft.published}, geometry_name=ft.geometry_name)
 
 
 # --- tile matrix sets ------------------------------------------------------------------------
@@ -188,7 +195,10 @@ def tileset(cid: str, tms_id: str):
 def tilejson(cid: str, tms_id: str):
     lyr = mvt.layer(cid)
     matrix.get(tms_id)
-    requested_day()
+    at = requested_day()
+    node, srid = requested_filter(cid)
+    # Compiled (not run) as a tile would be, so that a filter the core refuses is a 400 here too.
+    mvt.statement(mvt.Tile(cid, tms_id, lyr.min_zoom, 0, 0, at=at, filter=node, filter_srid=srid))
     doc = style.tilejson(lyr, tiles_url=_tile_template(cid, tms_id), bounds=mvt.extent_wgs84(get_session()),
                          attribution=_setting("tiles_attribution", "landdb — Hạ Long"))
     return _json(doc, TILEJSON)
@@ -202,8 +212,9 @@ def tile(cid: str, tms_id: str, z: int, y: int, x: int):
     mvt.layer(cid)
     matrix.check_tile(tms_id, z, x, y)
     at = requested_day()
-    node, key = cql2.from_request(request.args)
-    t = mvt.Tile(cid, tms_id, z, x, y, at=at, filter=node, filter_key=key)
+    node, srid = requested_filter(cid)
+    t = mvt.Tile(cid, tms_id, z, x, y, at=at, filter=node, filter_key="" if node is None else f"{srid}:{node!r}",
+                 filter_srid=srid)
     session = get_session()
     headers = {"Cache-Control": cache.cache_control(t, int(_setting("tiles_max_age", "0") or 0)),
                "Vary": "Accept-Encoding"}

@@ -106,6 +106,8 @@ class Tile:
     filter: Any = None
     #: the filter as the client wrote it, normalised (part of the ETag).
     filter_key: str = ""
+    #: the SRID of the filter's geometry literals (`filter-crs`).
+    filter_srid: int = 4326
 
     @property
     def layer(self) -> TileLayer:
@@ -124,6 +126,7 @@ def _select(tile: Tile) -> tuple[object, str, dict, str]:
     q = FeatureQuery(ft)
     q.at = tile.at
     q.filter = tile.filter
+    q.filter_srid = tile.filter_srid
     geom = ft.geometry_column(3857)
     # The indexed bbox test on the Web Mercator column, with the tile's margin.
     q.add(f"{geom} && ST_TileEnvelope(:_tz, :_tx, :_ty, margin => {BUFFER / EXTENT})",

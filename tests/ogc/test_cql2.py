@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pygeofilter import ast, values
 
-from api.ogc import cql2, crs
+from landdb.query import cql2
+from landdb.query import ogc_crs as crs
 from landdb.errors import InvalidInput
 
 NAMES = {"land_use", "address", "legal_area_m2"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from landdb import crs as core_crs
+from .. import crs as core_crs
 
 CRS84 = core_crs.CRS84
 

@@ -1,5 +1,8 @@
 """CQL2 (OGC API – Features Part 3) text and JSON → the core's filter AST (pygeofilter nodes).
 
+The one reader of the `filter`, `filter-lang` and `filter-crs` parameters: the OGC API's items
+and its vector tiles both take their filters from `from_params`.
+
 pygeofilter parses; this module checks the result against a collection's queryables (an unknown
 property is a 400 naming it), turns `BBOX(…)` into a polygon, puts geometry literals in x/y order
 of the `filter-crs` (EPSG:4326 by URI is latitude first, as the standard says), and gives LIKE
@@ -19,15 +22,37 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_json.parser import walk_cql_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 
-from landdb.errors import InvalidInput
+from ..errors import InvalidInput
 
-from .crs import Crs
+from .ogc_crs import Crs, parse as parse_crs
 
 #: `filter-lang` values; `cql-text` is the name GDAL 3.6 (and drafts of Part 3) use for the text encoding.
 LANGS = {"cql2-text": "text", "cql2-json": "json", "cql-text": "text"}
 MAX_FILTER = 64 * 1024
 #: CQL2 functions pygeofilter passes through as Function nodes, and what the core knows them as.
 FUNCTIONS = {"lower": "casei", "casei": "casei", "accenti": "accenti"}
+
+
+def from_params(args, *, names: set[str], geometry_name: str) -> tuple[Any, int]:
+    """(the filter's AST or None, the SRID of its geometry literals) from the request parameters
+    `filter`, `filter-lang` and `filter-crs` (a mapping of str); `names` are the queryables.
+    InvalidInput names the bad parameter, or the unknown property in the filter. A `filter-lang`
+    or `filter-crs` without a filter is still checked."""
+    fcrs = parse_crs(args.get("filter-crs"), field="filter-crs")
+    if not args.get("filter"):
+        if args.get("filter-lang"):
+            _lang(args["filter-lang"])
+        return None, fcrs.srid
+    return parse(args["filter"], args.get("filter-lang"), names=names, geometry_name=geometry_name,
+                 filter_crs=fcrs), fcrs.srid
+
+
+def _lang(lang: str | None) -> str:
+    kind = LANGS.get((lang or "cql2-text").strip().lower())
+    if kind is None:
+        raise InvalidInput(f"filter-lang: {lang!r} is not supported; use cql2-text or cql2-json",
+                           field="filter-lang")
+    return kind
 
 
 def parse(text: str, lang: str | None, *, names: set[str], geometry_name: str, filter_crs: Crs) -> Any:
@@ -42,10 +67,7 @@ def parse(text: str, lang: str | None, *, names: set[str], geometry_name: str, f
 def _parse(text: str, lang: str | None, names: frozenset[str], geometry_name: str, filter_crs: Crs) -> Any:
     if len(text) > MAX_FILTER:
         raise InvalidInput(f"filter: longer than {MAX_FILTER} characters", field="filter")
-    kind = LANGS.get((lang or "cql2-text").strip().lower())
-    if kind is None:
-        raise InvalidInput(f"filter-lang: {lang!r} is not supported; use cql2-text or cql2-json",
-                           field="filter-lang")
+    kind = _lang(lang)
     try:
         if kind == "text":
             node = parse_text(text)
