@@ -51,5 +51,5 @@ def create_app(settings: Settings | None = None, *, testing: bool = False, sessi
     from . import ogc, tiles
 
     ogc.extend(app, landing_links=tiles.landing_links, collection_links=tiles.collection_links,
-               conformance=tiles.CONFORMANCE)
+               conformance=tiles.CONFORMANCE, openapi=tiles.openapi.fragment)
     return app

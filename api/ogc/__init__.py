@@ -26,21 +26,28 @@ EXTENT_TTL = 300.0
 _extents: dict[str, tuple[float, object]] = {}
 
 
-def extend(app, *, landing_links=None, collection_links=None, conformance=()) -> None:
+def extend(app, *, landing_links=None, collection_links=None, conformance=(), openapi=None) -> None:
     """Let another OGC API part served under /ogc (the tiles) add its links to the landing page
-    (`landing_links()` → links) and to collection documents (`collection_links(id)` → links), and
-    its conformance classes to /conformance. The app factory wires them; blueprints do not import
-    each other."""
-    ext = app.extensions.setdefault("landdb_ogc", {"landing": [], "collection": [], "conformance": []})
+    (`landing_links()` → links) and to collection documents (`collection_links(id)` → links), its
+    conformance classes to /conformance, and its paths to /api (`openapi()` → a fragment with
+    `paths`, `parameters` and `tags`). The app factory wires them; blueprints do not import each
+    other."""
+    ext = app.extensions.setdefault("landdb_ogc", _no_extensions())
     if landing_links:
         ext["landing"].append(landing_links)
     if collection_links:
         ext["collection"].append(collection_links)
     ext["conformance"].extend(conformance)
+    if openapi:
+        ext["openapi"].append(openapi)
+
+
+def _no_extensions() -> dict:
+    return {"landing": [], "collection": [], "conformance": [], "openapi": []}
 
 
 def _extensions() -> dict:
-    return current_app.extensions.get("landdb_ogc", {"landing": [], "collection": [], "conformance": []})
+    return current_app.extensions.get("landdb_ogc", _no_extensions())
 
 
 @bp.app_template_filter("ogc_bounds")
@@ -144,7 +151,7 @@ def conformance() -> Response:
 def api() -> Response:
     _only("f")
     fmt = _format()
-    doc = openapi.document(_base(), FEATURE_TYPES)
+    doc = openapi.document(_base(), FEATURE_TYPES, [fn() for fn in _extensions()["openapi"]])
     if fmt == "html":
         return _html("api.html", doc=doc)
     return _json(doc, mimetype=documents.OPENAPI)

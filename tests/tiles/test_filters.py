@@ -1,4 +1,4 @@
-"""Filters on tiles: CQL2 text and JSON, `filter-crs`, read by the same code as the OGC API's items, with the same errors."""
+"""Filters on tiles (CQL2 text and JSON, filter-crs): the OGC API items' parser, the same 400s."""
 
 from __future__ import annotations
 
