@@ -170,9 +170,10 @@ def find(session: Session, text: str, *, ward: str | None = None, at: dt.date | 
         if not personal:
             found.owners_withheld = True
         elif len(u.value) >= 2:
-            read = parcels.search_parties(session, u.value, limit=LIMIT)
+            read = parcels.search_parties(session, u.value, limit=LIMIT, count_limit=MAX_COUNTED)
             body = json.loads(read.body)
             found.owners = body["parties"]
-            found.owners_matched = body["numberMatched"]
+            matched = body["numberMatched"]
+            found.owners_matched = matched if matched is not None else MAX_COUNTED + 1
             found.parcel_ids, found.party_ids = read.parcel_ids, read.party_ids
     return found

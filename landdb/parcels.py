@@ -392,13 +392,23 @@ class RightsRead:
     party_ids: list[int]
 
 
-def parcel_rights(session: Session, code: str, *, personal: bool) -> RightsRead:
-    """Current rights and restrictions (mortgages) of a parcel with their certificates, as JSON text.
+def parcel_rights(session: Session, code: str, *, personal: bool, at: dt.date | None = None) -> RightsRead:
+    """Current rights and restrictions (mortgages) of a parcel with their certificates — or with
+    `at` those valid that day, of the parcel with that code that day — as JSON text.
 
     With `personal` the holders' names, ID numbers, birth years and addresses are included;
     without it only each holder's kind (and the right's share) — nothing that identifies a person.
+    A certificate cancelled after `at` shows as it stood then (not cancelled). Raises NotFound.
     """
     parse_code(code)
+    rights_valid, params = timetravel.version_filter("r", at)
+    if at is None:
+        target, status = _TARGET, timetravel.parcel_status("t")
+    else:
+        target = (f"SELECT p.* FROM parcels p WHERE p.parcel_code = :code AND {timetravel.parcel_existed_at('p')}"
+                  " ORDER BY p.id DESC LIMIT 1")
+        status = timetravel.parcel_status("t", "at")
+    cancelled = "c.cancelled_on" if at is None else "CASE WHEN c.cancelled_on <= :at THEN c.cancelled_on END"
     party = (
         "json_build_object('id', q.id, 'kind', q.kind, 'full_name', q.full_name, 'id_kind', q.id_kind,"
         " 'id_number', q.id_number, 'birth_year', q.birth_year, 'address', q.address)"
@@ -408,16 +418,16 @@ def parcel_rights(session: Session, code: str, *, personal: bool) -> RightsRead:
         'term_end', r.term_end, 'origin', r.origin, 'secured_amount_vnd', r.secured_amount_vnd,
         'certificate', CASE WHEN c.id IS NULL THEN NULL ELSE json_build_object('serial', c.serial,
             'registry_no', c.registry_no, 'issued_on', c.issued_on, 'issued_by', c.issued_by,
-            'cancelled_on', c.cancelled_on) END,
+            'cancelled_on', {cancelled}) END,
         'party', {party})"""
     sql = f"""
-    WITH t AS ({_TARGET}),
+    WITH t AS ({target}),
     cur AS (SELECT r.*, {item} AS doc FROM t JOIN rights r ON r.parcel_id = t.id
               JOIN parties q ON q.id = r.party_id LEFT JOIN certificates c ON c.id = r.certificate_id
-             WHERE r.valid_to IS NULL)
+             WHERE {rights_valid})
     SELECT json_build_object(
       'parcel_code', t.parcel_code,
-      'status', CASE WHEN t.retired_on IS NULL THEN 'current' ELSE 'retired' END,
+      'status', {status},
       'personal_data', CAST(:personal AS boolean),
       'rights', (SELECT coalesce(json_agg(doc ORDER BY kind, id), '[]') FROM cur WHERE kind <> 'mortgage'),
       'restrictions', (SELECT coalesce(json_agg(doc ORDER BY valid_from, id), '[]') FROM cur WHERE kind = 'mortgage'),
@@ -426,9 +436,9 @@ def parcel_rights(session: Session, code: str, *, personal: bool) -> RightsRead:
     (SELECT coalesce(array_agg(DISTINCT party_id), '{{}}') FROM cur) AS party_ids
     FROM t
     """
-    row = session.execute(text(sql), {"code": code, "personal": personal}).one_or_none()
+    row = session.execute(text(sql), {"code": code, "personal": personal, **params}).one_or_none()
     if row is None:
-        raise NotFound(f"no parcel {code}", field="parcel_code")
+        raise NotFound(f"no parcel {code}" + (f" on {at}" if at else ""), field="parcel_code")
     return RightsRead(row.body, row.parcel_id, list(row.party_ids))
 
 
@@ -442,9 +452,13 @@ class PartiesRead:
     party_ids: list[int]
 
 
-def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0) -> PartiesRead:
-    """Parties (personal data!) whose ID number equals `q` or whose name contains all its words,
-    ignoring case and diacritics; each with the parcels they hold rights on now."""
+def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0,
+                   count_limit: int | None = None) -> PartiesRead:
+    """Parties (personal data!) whose ID number equals `q` or whose name has all its words,
+    ignoring case and diacritics (the last word may be the start of one: "nguyen van a" finds
+    "Nguyễn Văn An"), in name order; each with the parcels they hold rights on now.
+
+    Matches are counted up to `count_limit` (None: all); past it numberMatched is null."""
     q = (q or "").strip()
     if len(q) < 2:
         raise InvalidInput("q: give at least two characters of a name or an ID number", field="q")
@@ -453,19 +467,32 @@ def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0
         where = "q.id_number = :idn"
         params["idn"] = q
     else:
-        words = _like_words(q)
-        where = " AND ".join(f"landdb_fold(q.full_name) LIKE '%' || landdb_fold(:w{i}) || '%'"
-                             for i in range(len(words)))
-        params.update({f"w{i}": w for i, w in enumerate(words)})
+        words = name_query(session, q)
+        if words is None:
+            return PartiesRead('{"numberMatched":0,"numberReturned":0,"parties":[]}', [], [])
+        where = "q.name_words @@ to_tsquery('simple', :words)"
+        params["words"] = words
+    # The page and the count are separate queries over the same predicate, each able to stop
+    # early: the page's ids come from a walk of (full_name, id) that carries the words (an
+    # index-only scan) for a common name, from the GIN index for a rare one; the count stops
+    # past count_limit.
+    counted = "" if count_limit is None else "LIMIT :count_cap"
+    if count_limit is not None:
+        params.update(count_cap=count_limit + 1, count_limit=count_limit)
+    matched = ("(SELECT CASE WHEN " + ("n > :count_limit" if count_limit is not None else "false")
+               + f" THEN NULL ELSE n END FROM (SELECT count(*) AS n FROM (SELECT 1 FROM parties q WHERE {where}"
+               f" {counted}) c) k)")
     sql = f"""
-    WITH hits AS MATERIALIZED (SELECT q.* FROM parties q WHERE {where}),
-    page AS (SELECT * FROM hits ORDER BY full_name, id LIMIT :limit OFFSET :offset),
+    WITH ids AS MATERIALIZED (SELECT q.id FROM parties q WHERE {where}
+                               ORDER BY q.full_name, q.id LIMIT :limit OFFSET :offset),
+    page AS MATERIALIZED (SELECT q.id, q.kind, q.full_name, q.id_kind, q.id_number, q.birth_year, q.address
+                            FROM ids JOIN parties q ON q.id = ids.id),
     held AS (SELECT r.party_id, p.id AS parcel_id, json_agg(json_build_object('parcel_code', p.parcel_code,
                     'kind', r.kind, 'share', r.share) ORDER BY p.parcel_code) AS parcels
                FROM page JOIN rights r ON r.party_id = page.id AND r.valid_to IS NULL
                JOIN parcels p ON p.id = r.parcel_id GROUP BY r.party_id, p.id)
     SELECT json_build_object(
-      'numberMatched', (SELECT count(*) FROM hits),
+      'numberMatched', {matched},
       'numberReturned', (SELECT count(*) FROM page),
       'parties', (SELECT coalesce(json_agg(json_build_object('id', page.id, 'kind', page.kind,
             'full_name', page.full_name, 'id_kind', page.id_kind, 'id_number', page.id_number,
@@ -479,6 +506,23 @@ def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0
     """
     row = session.execute(text(sql), params).one()
     return PartiesRead(row.body, list(row.parcel_ids), list(row.party_ids))
+
+
+def name_query(session: Session, q: str) -> str | None:
+    """The text search query (tsquery text) of the name words in `q`, folded and split by the
+    database exactly as `parties.name_words` is, all required, the last as a prefix; None when
+    `q` has no word.
+
+    Computed apart so the page's statement carries it as a constant: the planner then estimates
+    how common the words are and picks the name-order walk or the word index."""
+    lexemes = session.execute(text(
+        "SELECT lexeme, positions[array_upper(positions, 1)] AS last"
+        " FROM unnest(to_tsvector('simple', landdb_fold(:q))) ORDER BY last"), {"q": q}).all()
+    if not lexemes:
+        return None
+    quoted = ["'" + row.lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for row in lexemes[-16:]]
+    quoted[-1] += ":*"
+    return " & ".join(quoted)
 
 
 # --- wards, statistics -----------------------------------------------------------------------------

@@ -108,3 +108,18 @@ def sample_parcels(engine, n: int) -> list:
             "SELECT p.parcel_code, ST_X(c), ST_Y(c) FROM parcels p JOIN parcel_versions v ON v.parcel_id = p.id"
             " AND v.valid_to IS NULL, LATERAL (SELECT ST_Transform(ST_PointOnSurface(v.geom), 4326) c) x"
             " WHERE p.retired_on IS NULL ORDER BY p.id LIMIT :n"), {"n": n}).all()
+
+
+#: A current parcel of the sample whose land-use right passed from one holder to another (not
+#: a holder now) on `valid_to`: the transfer's day.
+TRANSFERRED = """
+    SELECT p.id, p.parcel_code, o.valid_to AS day, qo.full_name AS old_holder, qn.full_name AS new_holder
+      FROM rights o
+      JOIN rights n ON n.parcel_id = o.parcel_id AND n.valid_from = o.valid_to AND n.kind = 'land_use_right'
+                   AND n.valid_to IS NULL
+      JOIN parcels p ON p.id = o.parcel_id AND p.retired_on IS NULL AND p.registered_on < o.valid_to
+      JOIN parties qo ON qo.id = o.party_id JOIN parties qn ON qn.id = n.party_id
+     WHERE o.kind = 'land_use_right' AND qo.full_name <> qn.full_name
+       AND NOT EXISTS (SELECT 1 FROM rights x JOIN parties y ON y.id = x.party_id
+                        WHERE x.parcel_id = o.parcel_id AND x.valid_to IS NULL AND y.full_name = qo.full_name)
+     ORDER BY p.parcel_code LIMIT 1"""

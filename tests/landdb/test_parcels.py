@@ -3,6 +3,7 @@ spatial queries, history, rights with and without personal data, parties, wards,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from landdb import parcels
 from landdb.errors import InvalidInput, NotFound
 
-from ..factories import TEST_AREA, make_parcel, make_party, make_right, make_transaction, square
+from ..factories import TEST_AREA, TRANSFERRED, make_parcel, make_party, make_right, make_transaction, square
 
 X0, Y0 = TEST_AREA
 
@@ -206,6 +207,63 @@ def test_party_search(session, owned):
     assert owned[0] in found.parcel_ids
     with pytest.raises(InvalidInput):
         parcels.search_parties(session, "a")
+
+
+def test_rights_as_of_a_day(session):
+    t = session.execute(text(TRANSFERRED)).one()
+    day_before = t.day - dt.timedelta(days=1)
+
+    def holders(at):
+        body = json.loads(parcels.parcel_rights(session, t.parcel_code, personal=True, at=at).body)
+        return {r["party"]["full_name"] for r in body["rights"] if r["kind"] == "land_use_right"}
+
+    assert t.new_holder in holders(None) and t.old_holder not in holders(None)
+    assert t.old_holder in holders(day_before) and t.new_holder not in holders(day_before)
+    assert holders(t.day) == holders(None)  # on the day of the transfer, the register shows it done
+    read = parcels.parcel_rights(session, t.parcel_code, personal=True, at=day_before)
+    assert read.parcel_id == t.id and read.party_ids  # whose data was read, for the access log
+    with pytest.raises(NotFound):
+        parcels.parcel_rights(session, t.parcel_code, personal=False, at=dt.date(1990, 1, 1))
+
+
+def _names(read: parcels.PartiesRead) -> list[str]:
+    return [p["full_name"] for p in json.loads(read.body)["parties"]]
+
+
+def test_party_search_matches_whole_words_the_last_as_a_prefix(session, owned):
+    make_party(session, "Lê Thị Lan Thửnghiệm", "022199990003")
+    make_party(session, "Nguyễn An Thửnghiệm và Hoàng Thị Mai", "022199990004")
+    # "an" is a word of one name only; as a substring it is in Nguyễn, Lan, Hoàng, Ngân
+    assert _names(parcels.search_parties(session, "thunghiem an")) == ["Nguyễn An Thửnghiệm và Hoàng Thị Mai"]
+    # the last word typed may be the start of a word, the others must be whole
+    assert _names(parcels.search_parties(session, "nguyen van thungh")) == ["Nguyễn Văn Thửnghiệm"]
+    assert _names(parcels.search_parties(session, "nguy van thunghiem")) == []
+    # a couple is found by either person's name, words in any order, names in name order
+    assert _names(parcels.search_parties(session, "Mai Hoàng thunghiem")) == ["Nguyễn An Thửnghiệm và Hoàng Thị Mai"]
+    assert _names(parcels.search_parties(session, "thi THUNGHIEM")) == [
+        "Lê Thị Lan Thửnghiệm", "Nguyễn An Thửnghiệm và Hoàng Thị Mai", "Trần Thị Thửnghiệm"]
+    # no word at all: nothing, without an error
+    assert json.loads(parcels.search_parties(session, "!! ??").body)["numberMatched"] == 0
+
+
+def test_party_search_counts_up_to_a_limit(session, owned):
+    for i in range(4):
+        make_party(session, f"Phạm Văn Đếm{i} Thửnghiệm", f"02219999010{i}")
+    capped = json.loads(parcels.search_parties(session, "thunghiem dem", limit=2, count_limit=3).body)
+    exact = json.loads(parcels.search_parties(session, "pham thunghiem", limit=2).body)
+    assert (capped["numberMatched"], capped["numberReturned"]) == (None, 2)
+    assert (exact["numberMatched"], exact["numberReturned"]) == (4, 2)
+    page2 = parcels.search_parties(session, "pham thunghiem", limit=2, offset=2, count_limit=4)
+    assert _names(page2) == ["Phạm Văn Đếm2 Thửnghiệm", "Phạm Văn Đếm3 Thửnghiệm"]
+    assert json.loads(page2.body)["numberMatched"] == 4
+
+
+def test_party_name_words_follow_the_name(session, owned):
+    _pid, (an, _binh, _bank) = owned
+    session.execute(text("UPDATE parties SET full_name = 'Nguyễn Văn Đổitên' WHERE id = :i"), {"i": an})
+    assert _names(parcels.search_parties(session, "doiten nguyen")) == ["Nguyễn Văn Đổitên"]
+    assert parcels.search_parties(session, "022099990001").party_ids == [an]
+    assert _names(parcels.search_parties(session, "van thunghiem")) == []
 
 
 def test_wards_and_stats(session, row):
