@@ -94,7 +94,7 @@ def load(session: Session, code: str, at: dt.date | None = None, *, endpoint: st
     card.sees_rights = principal.can(core_auth.RIGHTS_READ)
     card.sees_owners = core_auth.sees_personal_data(principal)
     if card.sees_rights:
-        read = parcels.parcel_rights(session, code, personal=card.sees_owners)
+        read = parcels.parcel_rights(session, code, personal=card.sees_owners, at=at)
         card.rights = json.loads(read.body)
         if card.sees_owners and read.party_ids:
             record_personal_data_read(endpoint, [read.parcel_id], read.party_ids)

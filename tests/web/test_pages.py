@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from landdb.lookup import fold
 
+from ..factories import TRANSFERRED
 from .conftest import CSRF, PASSWORD, shot, sign_in, wait_map
 
 
@@ -238,6 +239,28 @@ def test_as_of_date_changes_the_map_and_the_card(page, db):
     assert page.evaluate(shown, split.parcel_code)
     assert f"at={before.isoformat()}" in page.url
     shot(page, "as-of")
+
+
+def test_rights_tab_follows_the_as_of_date(page, db):
+    t = db.execute(text(TRANSFERRED)).one()
+    before = t.day - dt.timedelta(days=1)
+    sign_in(page, "officer1")
+    page.goto(f"/parcel/{t.parcel_code}")
+    page.get_by_role("tab", name="Quyền và chủ sử dụng").click()
+    rights = page.locator("#panel-rights")
+    expect(rights).to_contain_text(t.new_holder)
+    expect(rights).not_to_contain_text(t.old_holder)
+    page.get_by_label("Tại ngày").fill(before.isoformat())
+    page.get_by_role("button", name="Xem", exact=True).click()
+    expect(page.locator("#panel")).to_contain_text(f"Theo hiện trạng ngày {before.isoformat()}")
+    page.get_by_role("tab", name="Quyền và chủ sử dụng").click()
+    expect(rights).to_contain_text(f"Quyền có hiệu lực ngày {before.isoformat()}")
+    expect(rights).to_contain_text(t.old_holder)
+    expect(rights).not_to_contain_text(t.new_holder)
+    shot(page, "card-rights-as-of")
+    # the extract for that day names the holder of that day too
+    pdf = pdf_text(page.request.get(f"/parcel/{t.parcel_code}/extract.pdf?at={before.isoformat()}").body())
+    assert t.old_holder in pdf and t.new_holder not in pdf
 
 
 # --- personal data ---------------------------------------------------------------------------------
