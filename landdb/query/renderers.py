@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .. import prepared, sqltext
 from ..crs import STORAGE_SRID
-from .query import FeatureQuery, compile_where, source_sql
+from .query import Compiled, FeatureQuery, compile_where, source_sql
 from .types import PREFIX, FeatureType
 
 #: Output formats.
@@ -147,8 +147,19 @@ def _cap(q: FeatureQuery, count_limit: int) -> int:
     return max(count_limit, q.start + (q.count or 0)) + 1
 
 
+def _window(q: FeatureQuery, count_limit: int | None) -> int:
+    """Rows a first page's own scan counts: twice the page and one more, never past the cap.
+
+    The count is a window over the matches, which PostgreSQL holds in memory; it is bounded so
+    that a box over the whole layer does not pull every feature into it. A count that reaches
+    this bound below the cap is finished by the capped count (a second scan, as for later pages).
+    """
+    bound = 2 * (q.count or 0) + 1
+    return bound if count_limit is None else min(bound, _cap(q, count_limit))
+
+
 def select_sql(q: FeatureQuery, fmt: str, member: str | None = None, *, count_limit: int | None = None,
-               lazy_count: bool = False) -> tuple[str, dict]:
+               lazy_count: bool = False, counted: bool = True) -> tuple[str, dict]:
     """The one statement that counts, filters, orders, pages and renders: (sql, params).
 
     Each row is (numberMatched, rendered feature); the count is an uncorrelated subquery, so
@@ -156,18 +167,29 @@ def select_sql(q: FeatureQuery, fmt: str, member: str | None = None, *, count_li
     subquery first: PostgreSQL would otherwise render every skipped feature too.
 
     With `count_limit` the count stops at `_cap(q, count_limit)` rows (a count at the cap means
-    "more than the limit"). With `lazy_count` only the last row of a full page carries the
-    count (the others NULL): PostgreSQL evaluates an InitPlan when first needed, so a short
-    page (the last one) is never counted at all.
+    "more than the limit").
+
+    With `lazy_count` the count costs no second scan when it can be helped. A first page counts
+    in its own scan: an inner query filters, orders and keeps `_window(q, count_limit)` rows,
+    counted by `count(*) OVER ()`, pages them, and the features are rendered outside it (every
+    row carries the count). Only when that many match below the cap is the capped count run
+    (an InitPlan, evaluated when first needed). A later page carries the count on its last row
+    only (the others NULL), so a short page (the last one) is never counted at all.
+
+    Without `counted` the rows carry no count (NULL): for a probe whose count is never read.
     """
     c = compile_where(q)
     params = dict(c.params)
     params["srs_name"] = q.srs_name
     order = ", ".join(q.order_terms())
+    rendered = member or member_sql(q, fmt)
+    if q.count is not None:
+        params["_limit"] = q.count
+    if lazy_count and q.count and not q.start and counted:
+        return _first_page_sql(q, c, order, rendered, params, count_limit)
     paging = ""
     if q.count is not None:
         paging += " LIMIT :_limit"
-        params["_limit"] = q.count
     if q.start:
         paging += " OFFSET :_offset"
         params["_offset"] = q.start
@@ -176,17 +198,38 @@ def select_sql(q: FeatureQuery, fmt: str, member: str | None = None, *, count_li
     if q.start:
         where = f"{key} IN (SELECT {key} FROM {c.source} WHERE {where} ORDER BY {order}{paging})"
         paging = ""
-    counted, count_params = _count_sql(q, capped=count_limit is not None)
+    if not counted:
+        sql = f"SELECT NULL::bigint AS n, {rendered} AS m FROM {c.source} WHERE {where} ORDER BY {order}{paging}"
+        return sql, params
+    count_sql, count_params = _count_sql(q, capped=count_limit is not None)
     params.update(count_params)
     if count_limit is not None:
         params["_cap"] = _cap(q, count_limit)
-    rendered = member or member_sql(q, fmt)
     if lazy_count and q.count:
         page = f"SELECT {rendered} AS m FROM {c.source} WHERE {where} ORDER BY {order}{paging}"
-        sql = f"SELECT CASE WHEN row_number() OVER () = :_limit THEN ({counted}) END AS n, m FROM ({page}) page"
+        sql = f"SELECT CASE WHEN row_number() OVER () = :_limit THEN ({count_sql}) END AS n, m FROM ({page}) page"
         return sql, params
-    sql = f"SELECT ({counted}) AS n, {rendered} AS m FROM {c.source} WHERE {where} ORDER BY {order}{paging}"
+    sql = f"SELECT ({count_sql}) AS n, {rendered} AS m FROM {c.source} WHERE {where} ORDER BY {order}{paging}"
     return sql, params
+
+
+def _first_page_sql(q: FeatureQuery, c: Compiled, order: str, rendered: str, params: dict,
+                    count_limit: int | None) -> tuple[str, dict]:
+    """A first page counted in its own scan (see `select_sql`)."""
+    window = _window(q, count_limit)
+    params["_window"] = window
+    matches = f"SELECT f.* FROM {c.source} WHERE {c.where} ORDER BY {order} LIMIT :_window"
+    page = f"SELECT f.*, count(*) OVER () AS _n FROM ({matches}) f ORDER BY {order} LIMIT :_limit"
+    if count_limit is not None and window == _cap(q, count_limit):
+        # The window reaches the cap: a count at it already means "more than the limit".
+        n = "f._n"
+    else:
+        count_sql, count_params = _count_sql(q, capped=count_limit is not None)
+        params.update(count_params)
+        if count_limit is not None:
+            params["_cap"] = _cap(q, count_limit)
+        n = f"CASE WHEN f._n < :_window THEN f._n ELSE ({count_sql}) END"
+    return f"SELECT {n} AS n, {rendered} AS m FROM ({page}) f", params
 
 
 def count(session: Session, q: FeatureQuery, count_limit: int | None = None) -> int | None:
@@ -211,7 +254,8 @@ def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, s
     """The page read whole as a prepared statement; None when more rows came back than a
     buffered page may hold (then the caller streams)."""
     probe = q if q.count is not None and q.count <= BUFFERED_MAX else replace(q, count=BUFFERED_MAX + 1)
-    sql, params = select_sql(probe, fmt, member, count_limit=count_limit, lazy_count=True)
+    # A probe's count is never read: past BUFFERED_MAX rows the page streams, below it it is short.
+    sql, params = select_sql(probe, fmt, member, count_limit=count_limit, lazy_count=True, counted=probe is q)
     # One statement that only reads needs no transaction: on a pooled autocommit connection
     # (when the session lends one) it skips BEGIN and ROLLBACK.
     rows = prepared.fetch(session, sql, params)

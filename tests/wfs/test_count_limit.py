@@ -89,34 +89,75 @@ def test_get_property_value_hits_past_the_limit(client, mode, grid):
     assert validate(r.data, client).get("numberMatched") == "unknown"
 
 
-def _count_loops(session, q: FeatureQuery) -> tuple[list, list]:
-    """(rows, how often each InitPlan of the statement ran) for the lazily counted page of `q`."""
-    sql, params = features.select_sql(q, "geojson", count_limit=LIMIT, lazy_count=True)
+def _plan(session, q: FeatureQuery, count_limit: int | None = LIMIT) -> tuple[list, list, list]:
+    """(rows, how often each InitPlan ran, rows fed to each window) for the cheaply counted page of `q`."""
+    sql, params = features.select_sql(q, "geojson", count_limit=count_limit, lazy_count=True)
     rows = session.execute(text(sql), params).all()
     plan = session.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql), params).scalar_one()
-    loops = []
+    loops, windowed = [], []
 
     def walk(node):
         if node.get("Parent Relationship") == "InitPlan":
             loops.append(node.get("Actual Loops", 0))
+        if node["Node Type"] == "WindowAgg":
+            windowed.append(node["Plans"][0]["Actual Rows"])
         for child in node.get("Plans", []):
             walk(child)
 
     walk(plan[0]["Plan"])
-    return rows, loops
+    return rows, loops, windowed
+
+
+def _sheet(start: int, count: int) -> FeatureQuery:
+    q = FeatureQuery(PARCELS, start=start, count=count)
+    q.add("f.sheet_no = :s", s=77)  # the 12 parcels of the grid
+    return q
 
 
 def test_the_last_page_is_not_counted(session, grid):
-    q = FeatureQuery(PARCELS, start=10, count=5)
-    q.add("f.sheet_no = :s", s=77)
-    rows, loops = _count_loops(session, q)
+    rows, loops, _ = _plan(session, _sheet(10, 5))
     assert len(rows) == 2 and [r[0] for r in rows] == [None, None]
     assert loops == [0]  # the count never ran
-    q = FeatureQuery(PARCELS, start=0, count=5)
-    q.add("f.sheet_no = :s", s=77)
-    rows, loops = _count_loops(session, q)
-    # A full page counts once, up to the cap (limit + 1 = 6 rows: "more than 5").
-    assert [r[0] for r in rows] == [None] * 4 + [LIMIT + 1] and loops == [1]
+
+
+def test_a_later_full_page_counts_once_up_to_the_cap(session, grid):
+    rows, loops, _ = _plan(session, _sheet(5, 5))
+    # Up to the cap (start + count + 1 = 11 rows: "more than 10"), on the last row only.
+    assert [r[0] for r in rows] == [None] * 4 + [11] and loops == [1]
+
+
+def test_a_first_page_counts_in_its_own_scan(session, grid):
+    rows, loops, windowed = _plan(session, _sheet(0, 6), count_limit=100)
+    # 12 match, fewer than the window (2 × 6 + 1): counted by the page's scan, no second one.
+    assert [r[0] for r in rows] == [12] * 6 and windowed == [12] and loops == [0]
+    rows, loops, windowed = _plan(session, _sheet(0, 5))
+    # The window reaches the cap (5 + 1): "more than 5", and no count subquery at all.
+    assert [r[0] for r in rows] == [LIMIT + 1] * 5 and windowed == [LIMIT + 1] and loops == []
+
+
+def test_a_first_page_past_its_window_finishes_with_the_capped_count(session, grid):
+    rows, loops, windowed = _plan(session, _sheet(0, 2), count_limit=10)
+    # The window stops at 5 rows (2 × 2 + 1); the capped count then reads 11 (> 10: unknown).
+    assert [r[0] for r in rows] == [11, 11] and windowed == [5] and loops == [1]
+    q = _sheet(0, 2)
+    q.add("f.parcel_no < :n", n=104)  # 4 parcels: exact in the window
+    rows, loops, windowed = _plan(session, q, count_limit=10)
+    assert [r[0] for r in rows] == [4, 4] and windowed == [4] and loops == [0]
+
+
+@pytest.mark.parametrize("count_limit", [LIMIT, None])
+def test_a_box_over_the_whole_layer_is_counted_in_a_bounded_window(session, grid, count_limit):
+    from .conftest import current_parcel_count
+
+    total = current_parcel_count(session)
+    assert total > 100
+    q = FeatureQuery(PARCELS, count=3)
+    rows, loops, windowed = _plan(session, q, count_limit=count_limit)
+    assert len(rows) == 3 and windowed and windowed[0] <= 7
+    # numberMatched as render reports it: unknown past the cap, else exact (a second scan).
+    assert features.render(session, q, "geojson", count_limit=count_limit)[0] == (
+        None if count_limit else total)
+    assert features.render(session, q, "geojson", count_limit=10 * total)[0] == total
 
 
 def test_ogr2ogr_pages_through_unknown_counts(live_url, grid, session, tmp_path):
