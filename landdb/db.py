@@ -30,6 +30,23 @@ _lock = threading.Lock()
 IDLE_PING_SECONDS = 10.0
 
 
+#: Execution option: the statement's text columns come back as the UTF-8 bytes PostgreSQL sent,
+#: not decoded to str. For features PostGIS rendered, which go to the client as they are:
+#: decoding them and encoding the answer back cost more than the rest of the app's work.
+TEXT_AS_BYTES = "landdb_text_as_bytes"
+
+
+def text_as_bytes(cursor) -> None:
+    """Make this psycopg2 cursor (only) return text columns as bytes."""
+    psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _text_as_bytes(conn, cursor, statement, parameters, context, executemany):
+    if context is not None and context.execution_options.get(TEXT_AS_BYTES):
+        text_as_bytes(cursor)
+
+
 def normalize_url(url: str) -> str:
     """Use the psycopg2 driver whatever spelling of the PostgreSQL URL was given."""
     if not url:
@@ -140,6 +157,8 @@ def get_engine(settings: Settings, *, read_only: bool = False, autocommit: bool 
                     "options": f"-c statement_timeout={int(settings.statement_timeout_ms)}"
                     " -c timezone=UTC -c jit=off -c max_parallel_workers_per_gather=0",
                     "application_name": "landdb",
+                    # Text fetched as bytes (TEXT_AS_BYTES) is sent to clients as UTF-8.
+                    "client_encoding": "utf8",
                     "cursor_factory": TaggedCursor,
                     **extra,
                 },

@@ -103,10 +103,8 @@ class Found:
 
 
 def _features(stream: parcels.FeatureStream) -> list[dict]:
-    text = "".join(stream.chunks)
-    features = json.loads("[" + text + "]") if text else []
     out = []
-    for f in features:
+    for f in stream.features():
         props = dict(f["properties"])
         props["bbox"] = _bbox(f.get("geometry"))
         out.append(props)

@@ -4,7 +4,8 @@ Each query is one parameterised SQL statement that filters with an index and bui
 PostGIS (ST_AsGeoJSON, row_to_json, json_build_object, json_agg). Collections come back as a
 `FeatureStream`: the count is read first (so a failing statement fails before any byte is
 sent), then the features arrive as ready-made GeoJSON text in batches from a server-side
-cursor. Python never loops over features to serialise them; it only joins the texts.
+cursor. Python never loops over features to serialise them; it only joins the texts (as the
+UTF-8 bytes PostgreSQL sent).
 
 Coordinates: stored in EPSG:5899; `srid` picks the output CRS (4326, 3857 or 5899) and the
 number of decimals (7 for degrees ≈ 1 cm, 3 for metres = 1 mm).
@@ -13,6 +14,7 @@ number of decimals (7 for degrees ≈ 1 cm, 3 for metres = 1 mm).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -55,12 +57,17 @@ def digits(srid: int) -> int:
 @dataclass
 class FeatureStream:
     """A page of features: counts known up front (`matched` None: more than the count limit),
-    the features as GeoJSON text chunks (a list when the page was read whole, else an iterator
-    over a server-side cursor)."""
+    the features as chunks of comma-separated GeoJSON Feature texts in UTF-8 bytes (a list when
+    the page was read whole, else an iterator over a server-side cursor)."""
 
     matched: int | None
     returned: int
-    chunks: Iterable[str] = field(repr=False)
+    chunks: Iterable[bytes] = field(repr=False)
+
+    def features(self) -> list[dict]:
+        """The features parsed (reads the stream)."""
+        body = b"".join(self.chunks)
+        return json.loads(b"[" + body + b"]") if body else []
 
 
 #: What the REST API shows of a parcel, in order (the feature type's properties by name).

@@ -20,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from .db import TEXT_AS_BYTES, text_as_bytes
+
 #: `:name` bind parameters (not `::casts`, not escaped `\:`).
 BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 #: prepared statements kept per pooled connection before they are all deallocated.
@@ -40,13 +42,15 @@ def autocommit_connection(session: Session) -> Any | None:
     return lend() if lend is not None else None
 
 
-def fetch(session: Session, sql: str, params: dict, *, generic: bool = False) -> list:
+def fetch(session: Session, sql: str, params: dict, *, generic: bool = False, as_bytes: bool = False) -> list:
     """The rows of a single-statement read: prepared on the autocommit connection the session
-    lends (see `execute`), else run the ordinary way in the session's transaction."""
+    lends (see `execute`), else run the ordinary way in the session's transaction. With
+    `as_bytes`, text columns come back as UTF-8 bytes (see landdb.db.TEXT_AS_BYTES)."""
     conn = autocommit_connection(session)
     if conn is None:
-        return session.execute(text(sql), params).all()
-    return execute(conn, sql, params, generic=generic)
+        options = {TEXT_AS_BYTES: True} if as_bytes else {}
+        return session.execute(text(sql), params, execution_options=options).all()
+    return execute(conn, sql, params, generic=generic, as_bytes=as_bytes)
 
 
 def _compile(sql: str) -> tuple[str, tuple[str, ...], str, str]:
@@ -84,7 +88,7 @@ def _prepare(cur, name: str, positional: str) -> bool:
     return True
 
 
-def execute(conn: Any, sql: str, params: dict, *, generic: bool = False) -> list:
+def execute(conn: Any, sql: str, params: dict, *, generic: bool = False, as_bytes: bool = False) -> list:
     """Run `sql` (with `:name` binds) as a server-side prepared statement of this pooled
     autocommit DBAPI connection (see `autocommit_connection`); the rows as tuples.
 
@@ -97,12 +101,16 @@ def execute(conn: Any, sql: str, params: dict, *, generic: bool = False) -> list
     generic plan the planner prices far above its custom plans (PostGIS's default estimates for
     a spatial filter on a parameter) although it is as fast, so that it would plan every run.
 
+    With `as_bytes`, text columns come back as the UTF-8 bytes PostgreSQL sent.
+
     Database errors come out as SQLAlchemy's DBAPIError, as from any other statement (the API
     maps the statement timeout to 504); a lost connection is invalidated, not pooled again.
     """
     name, order, positional, pyformat = _compile(sql)
     cache: dict = conn.info.setdefault("landdb_prepared", {})
     cur = conn.cursor()
+    if as_bytes:
+        text_as_bytes(cur)
     statement, values = "", None
     try:
         if cache.get(name) is None:

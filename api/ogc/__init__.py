@@ -224,7 +224,7 @@ def features(collection_id: str) -> Response:
         raise
     if buffered:
         session.close()
-        text = "".join(body)
+        text = b"".join(body)
         if fmt == "html":
             return _html("items.html", fc=json.loads(text), ft=ft, labels=documents.LABELS,
                          show_map=page.out_crs == crs.DEFAULT,
@@ -254,7 +254,7 @@ def feature(collection_id: str, feature_id: str) -> Response:
     q, out = items.feature_query(ft, feature_id, request.args.to_dict())
     with _session() as session:
         _, chunks = render(session, q, "geojson")
-        text = "".join(chunks)
+        text = b"".join(chunks)
     if not text:
         raise NotFound(f"{ft.name} has no feature {feature_id!r}")
     feat = json.loads(text)

@@ -146,16 +146,16 @@ def parse_items(ft: FeatureType, args: dict[str, str], *, at: dt.date | None = N
     return Page(q, out, limit, offset, dict(args), sorted=bool(q.sort))
 
 
-def _last_key(ft: FeatureType, text: str) -> int | None:
-    """The key of the last feature in rendered GeoJSON text (its id is `<type>.<key>`; inside a
+def _last_key(ft: FeatureType, text: bytes) -> int | None:
+    """The key of the last feature in rendered GeoJSON (UTF-8; its id is `<type>.<key>`; inside a
     JSON string every quote is escaped, so this pattern only matches an id member)."""
-    pattern = f'"id":"{ft.name}.'
+    pattern = f'"id":"{ft.name}.'.encode()
     i = text.rfind(pattern)
     if i < 0:
         return None
     j = i + len(pattern)
     k = j
-    while k < len(text) and text[k].isdigit():
+    while k < len(text) and text[k:k + 1].isdigit():
         k += 1
     return int(text[j:k]) if k > j else None
 
@@ -169,8 +169,8 @@ def _url(base: str, args: dict[str, str], **changes) -> str:
 
 
 def feature_collection(session, page: Page, items_url: str, *, count_limit: int | None,
-                       timestamp: str) -> tuple[Iterable[str], list[dict], bool]:
-    """(body chunks, paging links, whether the body is in memory). The statement has run when
+                       timestamp: str) -> tuple[Iterable[bytes], list[dict], bool]:
+    """(body chunks in UTF-8, paging links, whether the body is in memory). The statement has run when
     this returns (a bad filter fails before any byte). Links go after the features, so a page
     streamed from a cursor still ends with a `next` link built from its last key."""
     q = page.query
@@ -184,13 +184,13 @@ def feature_collection(session, page: Page, items_url: str, *, count_limit: int 
         head["numberMatched"] = matched
     if q.srid != 4326 or q.lat_first:
         head["crs"] = {"type": "name", "properties": {"name": page.out_crs.uri}}
-    head_text = json.dumps(head, ensure_ascii=False)[:-1] + ',"features":['
-    state = {"returned": 0, "last": ""}
+    head_text = (json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[').encode()
+    state = {"returned": 0, "last": b""}
 
-    def counted(parts: Iterable[str]) -> Iterator[str]:
+    def counted(parts: Iterable[bytes]) -> Iterator[bytes]:
         for part in parts:
             if part:
-                state["returned"] += part.count('{"type":"Feature"')
+                state["returned"] += part.count(b'{"type":"Feature"')
                 state["last"] = part
             yield part
 
@@ -214,16 +214,16 @@ def feature_collection(session, page: Page, items_url: str, *, count_limit: int 
                                             "Trang sau"))
         return links
 
-    def tail() -> str:
+    def tail() -> bytes:
         return ('],"numberReturned":' + str(state["returned"]) + ',"links":'
-                + json.dumps(tail_links(), ensure_ascii=False) + "}")
+                + json.dumps(tail_links(), ensure_ascii=False) + "}").encode()
 
     if buffered:
-        body = "".join(counted(chunks))
+        body = list(counted(chunks))
         links = tail_links()
-        return [head_text, body, tail()], links, True
+        return [head_text, *body, tail()], links, True
 
-    def stream() -> Iterator[str]:
+    def stream() -> Iterator[bytes]:
         yield head_text
         yield from counted(chunks)
         yield tail()

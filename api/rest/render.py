@@ -87,19 +87,19 @@ def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: 
     }
     if srid != 4326:
         head["crs"] = {"type": "name", "properties": {"name": crs.urn(srid)}}
-    head_text = json.dumps(head)[:-1] + ',"features":['
+    head_bytes = (json.dumps(head)[:-1] + ',"features":[').encode()
     if isinstance(stream.chunks, list):
         # A page read whole: one piece with its length, and the connection back to the pool now.
         if session is not None:
             session.close()
-        resp = Response(head_text + "".join(stream.chunks) + "]}", mimetype=GEOJSON)
+        resp = Response(b"".join((head_bytes, *stream.chunks, b"]}")), mimetype=GEOJSON)
         return _collection_headers(resp, srid, links)
 
     def body():
         try:
-            yield head_text
+            yield head_bytes
             yield from stream.chunks
-            yield "]}"
+            yield b"]}"
         finally:
             if session is not None:
                 session.close()

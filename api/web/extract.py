@@ -129,8 +129,7 @@ def render_extract(session: Session, card: Card, verify_url: str | None) -> byte
     geom = feature["geometry"]
     _scale, frame = frame_of(geom)
     around = parcels.query_parcels(session, frame, geometry_srid=5899, srid=5899, at=card.at, limit=400)
-    text = "".join(around.chunks)
-    neighbours = [f for f in (json.loads("[" + text + "]") if text else []) if f["id"] != card.code]
+    neighbours = [f for f in around.features() if f["id"] != card.code]
 
     styles = {
         "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, alignment=1),

@@ -84,7 +84,7 @@ def wfs() -> Response:
         return _error(exc, version)
     except InvalidInput as exc:
         return _error(OWSException("InvalidParameterValue", exc.message, exc.field), version)
-    if isinstance(result.body, str):
+    if isinstance(result.body, (str, bytes)):
         session.close()
         return Response(result.body, status=result.status, content_type=result.content_type)
     return Response(_closing(result.body, session), status=result.status, content_type=result.content_type)

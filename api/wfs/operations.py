@@ -24,7 +24,9 @@ MAX_COUNT = 1_000_000
 
 @dataclass
 class Result:
-    body: str | Iterable[str]
+    """An answer: a document whole (str, or UTF-8 bytes), or chunks of UTF-8 bytes to stream."""
+
+    body: str | bytes | Iterable[bytes]
     content_type: str
     status: int = 200
 
@@ -208,7 +210,7 @@ def _kvp_of(req: WFSRequest) -> dict[str, str]:
     return out
 
 
-def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int | None, Iterable[str]]:
+def _render(session: Session, q: FeatureQuery, fmt: str, **kw) -> tuple[int | None, Iterable[bytes]]:
     """Run the statement now (so a bad filter is a 400, not a broken stream)."""
     try:
         return query.render(session, q, fmt, **kw)
@@ -261,7 +263,7 @@ def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int
         matched, body = _render(session, q, fmt, member=member, count_limit=count_limit)
         if matched == 0:
             raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
-        return Result('<?xml version="1.0" encoding="UTF-8"?>\n' + "".join(body), output.CONTENT_TYPES[fmt])
+        return Result(b'<?xml version="1.0" encoding="UTF-8"?>\n' + b"".join(body), output.CONTENT_TYPES[fmt])
     matched, body = _render(session, q, fmt, separator="," if fmt == "geojson" else "", count_limit=count_limit)
     if req.stored_query_id and matched == 0:
         raise OWSException("NotFound", f"no feature {req.resource_ids[0]!r}", "ID", 404)
@@ -271,16 +273,22 @@ def get_feature(req: WFSRequest, session: Session, url: str, *, count_limit: int
     prev_url = _page_url(req, url, max(0, q.start - q.count), q.count) if q.start > 0 and q.count else None
     head, tail = output.envelope(fmt, matched=matched, returned=returned, describe_url=describe_url,
                                  next_url=next_url, previous_url=prev_url, crs_name=crs_name)
+    return _collection(head, body, tail, output.CONTENT_TYPES[fmt])
 
-    if isinstance(body, list):  # a small page, already read: one piece, with its length
-        return Result(head + "".join(body) + tail, output.CONTENT_TYPES[fmt])
+
+def _collection(head: str, body: Iterable[bytes], tail: str, content_type: str) -> Result:
+    """The envelope around the members PostGIS rendered: a small page (already read) in one
+    piece with its length, a large one streamed."""
+    head_bytes, tail_bytes = head.encode(), tail.encode()
+    if isinstance(body, list):
+        return Result(b"".join((head_bytes, *body, tail_bytes)), content_type)
 
     def generate():
-        yield head
+        yield head_bytes
         yield from body
-        yield tail
+        yield tail_bytes
 
-    return Result(generate(), output.CONTENT_TYPES[fmt])
+    return Result(generate(), content_type)
 
 
 @lru_cache(maxsize=256)
@@ -312,12 +320,4 @@ def get_property_value(req: WFSRequest, session: Session, url: str, *, count_lim
     matched, body = _render(session, q, "gml32", member=query.value_sql(q, name), count_limit=count_limit)
     returned = _returned(q, matched)
     head, tail = output.value_collection(matched, returned)
-    if isinstance(body, list):
-        return Result(head + "".join(body) + tail, "application/xml; charset=UTF-8")
-
-    def generate():
-        yield head
-        yield from body
-        yield tail
-
-    return Result(generate(), "application/xml; charset=UTF-8")
+    return _collection(head, body, tail, "application/xml; charset=UTF-8")

@@ -1,6 +1,7 @@
 """Renderers: a `FeatureQuery` → one SQL statement whose rows are features PostGIS wrote (GeoJSON, GML 3.2 / 3.1.1 / 2).
 
-The statement filters, orders, pages, counts (cheaply) and renders; Python only joins the texts.
+The statement filters, orders, pages, counts (cheaply) and renders; Python only joins the texts,
+as the UTF-8 bytes PostgreSQL sent (never decoded to str and encoded back).
 A page comes back whole when it is small (one prepared round trip) and streams from a
 server-side cursor in constant memory when it is large — decided by what the query returns,
 not by the page size asked: a request for 10 000 features that match 3 is answered whole.
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from .. import prepared, sqltext
 from ..crs import STORAGE_SRID
+from ..db import TEXT_AS_BYTES
 from .query import Compiled, FeatureQuery, compile_where, source_sql
 from .types import PREFIX, FeatureType
 
@@ -249,8 +251,8 @@ def _past_the_end(session: Session, q: FeatureQuery, count_limit: int | None) ->
     return count(session, q, None if count_limit is None else max(count_limit, q.start))
 
 
-def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, separator: str,
-              count_limit: int | None) -> tuple[int | None, list[str]] | None:
+def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, separator: bytes,
+              count_limit: int | None) -> tuple[int | None, list[bytes]] | None:
     """The page read whole as a prepared statement; None when more rows came back than a
     buffered page may hold (then the caller streams)."""
     probe = q if q.count is not None and q.count <= BUFFERED_MAX else replace(q, count=BUFFERED_MAX + 1)
@@ -258,7 +260,7 @@ def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, s
     sql, params = select_sql(probe, fmt, member, count_limit=count_limit, lazy_count=True, counted=probe is q)
     # One statement that only reads needs no transaction: on a pooled autocommit connection
     # (when the session lends one) it skips BEGIN and ROLLBACK.
-    rows = prepared.fetch(session, sql, params)
+    rows = prepared.fetch(session, sql, params, as_bytes=True)
     if probe is not q and len(rows) > BUFFERED_MAX:
         return None
     if not rows:
@@ -271,8 +273,9 @@ def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, s
 
 
 def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = None, separator: str = "",
-           batch: int = 1000, count_limit: int | None = None) -> tuple[int | None, Iterable[str]]:
-    """(numberMatched, rendered features in chunks). The statement has run when this returns,
+           batch: int = 1000, count_limit: int | None = None) -> tuple[int | None, Iterable[bytes]]:
+    """(numberMatched, rendered features in chunks of UTF-8 bytes, as PostgreSQL sent them: they
+    go to the client as they are, never decoded). The statement has run when this returns,
     so a bad filter fails here, before any byte is sent. A small answer comes as a list (all of
     it read: the caller may answer it in one piece and release the session at once); a large
     one as an iterator streaming from a server-side cursor (the caller keeps the session open
@@ -280,7 +283,8 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
 
     With `count_limit`, numberMatched is None ("unknown") when more than that many features
     match; the page is then full. A short page (the last) is start + its length, uncounted."""
-    done = _buffered(session, q, fmt, member, separator, count_limit)
+    sep = separator.encode()
+    done = _buffered(session, q, fmt, member, sep, count_limit)
     if done is not None:
         return done
     sql, params = select_sql(q, fmt, member, count_limit=count_limit)
@@ -289,17 +293,18 @@ def render(session: Session, q: FeatureQuery, fmt: str, *, member: str | None = 
     # over the spatial index; we read every row, so say so.
     conn.execute(text("SET LOCAL cursor_tuple_fraction = 1.0; SET LOCAL max_parallel_workers_per_gather = 0"))
     # Per-statement options: the connection itself must not switch to server-side cursors.
-    result = conn.execute(text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch})
+    result = conn.execute(text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch,
+                                                                 TEXT_AS_BYTES: True})
     first = result.fetchmany(batch)
     if not first:
         result.close()
         return _past_the_end(session, q, count_limit), []
 
-    def chunks() -> Iterator[str]:
+    def chunks() -> Iterator[bytes]:
         try:
-            yield separator.join(r[1] for r in first)
+            yield sep.join(r[1] for r in first)
             while rows := result.fetchmany(batch):
-                yield separator + separator.join(r[1] for r in rows)
+                yield sep + sep.join(r[1] for r in rows)
         finally:
             result.close()
 

@@ -19,7 +19,7 @@ X0, Y0 = TEST_AREA
 
 def collect(stream) -> dict:
     return {"matched": stream.matched, "returned": stream.returned,
-            "features": json.loads("[" + "".join(stream.chunks) + "]")}
+            "features": stream.features()}
 
 
 def code_of(session, parcel_id: int) -> str:

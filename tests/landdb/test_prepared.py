@@ -39,7 +39,7 @@ def sample_parcel(engine):
 LOOKUPS = {
     "code": lambda s, code, lon, lat, **kw: parcels.get_parcel(s, code, **kw),
     "point": lambda s, code, lon, lat, **kw: parcels.parcel_at(s, lon, lat, **kw),
-    "near": lambda s, code, lon, lat, **kw: (lambda f: (f.matched, f.returned, "".join(f.chunks)))(
+    "near": lambda s, code, lon, lat, **kw: (lambda f: (f.matched, f.returned, b"".join(f.chunks)))(
         parcels.parcels_near(s, lon, lat, radius=150, **kw)),
 }
 
@@ -95,6 +95,21 @@ def test_statement_timeout_applies_to_prepared_statements(autocommit):
         assert prepared.execute(conn, "SELECT 1", {}) == [(1,)]  # the connection is still usable
     finally:
         prepared.autocommit_connection(session).invalidate()  # not back to the pool with its setting
+        session.close()
+
+
+@pytest.mark.parametrize("lends", [True, False])
+def test_text_as_bytes_on_that_statement_only(engine, autocommit, lends):
+    """Rendered features come back as the UTF-8 bytes PostgreSQL sent, prepared or in a
+    transaction; the connection's next statements still get str."""
+    session = autocommit() if lends else Session(engine)
+    try:
+        assert (prepared.autocommit_connection(session) is not None) == lends
+        sql = "SELECT CAST(:t AS text) || ' ' || CAST(:n AS text), CAST(:n AS integer)"
+        for _ in range(2):
+            assert prepared.fetch(session, sql, {"t": "Hạ Long", "n": 7}, as_bytes=True) == [("Hạ Long 7".encode(), 7)]
+            assert prepared.fetch(session, sql, {"t": "Hạ Long", "n": 7}) == [("Hạ Long 7", 7)]
+    finally:
         session.close()
 
 
