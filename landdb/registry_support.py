@@ -545,6 +545,15 @@ def check_partition(session: Session, parent_version_id: int, geoms: list[str]) 
 
 def check_adjacent(session: Session, parcels: list[LockedParcel]) -> None:
     """Parcels to merge must form one connected group, each sharing a boundary (≥ 10 cm)."""
+    apart = detached(session, parcels)
+    if apart:
+        raise Unprocessable(f"parcel(s) {', '.join(apart)} share no boundary with {parcels[0].code} and the rest; "
+                            "only adjacent parcels can be merged", field="parcels")
+
+
+def detached(session: Session, parcels: list) -> list[str]:
+    """Codes of the parcels (anything with `id`, `code`, `version_id`) not connected to the first
+    through shared boundaries of at least 10 cm: what a merge refuses."""
     edges = session.execute(
         text("""
             SELECT a.parcel_id AS a, b.parcel_id AS b
@@ -562,10 +571,7 @@ def check_adjacent(session: Session, parcels: list[LockedParcel]) -> None:
                 if x == n and y not in reach:
                     reach.add(y)
                     todo.append(y)
-    apart = [p.code for p in parcels if p.id not in reach]
-    if apart:
-        raise Unprocessable(f"parcel(s) {', '.join(apart)} share no boundary with {parcels[0].code} and the rest; "
-                            "only adjacent parcels can be merged", field="parcels")
+    return [p.code for p in parcels if p.id not in reach]
 
 
 def union_of(session: Session, version_ids: list[int]) -> str:
