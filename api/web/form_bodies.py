@@ -7,6 +7,7 @@ of form field → message, the same shape `form_errors` gives for the core's ref
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -203,7 +204,123 @@ def _land_use(values, card) -> tuple[dict, dict]:
     return body, errors
 
 
-BUILDERS = {"transfer": _transfer, "mortgage": _mortgage, "mortgage-release": _release, "land-use": _land_use}
+def _reissue(values, card) -> tuple[dict, dict]:
+    body, errors = _common(values, card, "certificate_reissue")
+    cert = _certificate(values, errors)
+    if cert:
+        body["certificate"] = cert
+    return body, errors
+
+
+def area(text: str | None) -> float | None:
+    """An area typed as 120.5 or 120,5 (None when blank); ValueError when it is not a positive number."""
+    text = (text or "").strip().replace(" ", "").replace(",", ".")
+    if not text:
+        return None
+    value = float(text)
+    if not 0 < value < 1e10:
+        raise ValueError(text)
+    return value
+
+
+def geometries(values, name: str) -> list | None:
+    """The JSON list (or one geometry) a draft left in hidden field `name`; None when absent or not JSON."""
+    try:
+        found = json.loads(values.get(name) or "null")
+    except ValueError:
+        return None
+    if isinstance(found, dict):
+        found = [found]
+    return found if isinstance(found, list) and found else None
+
+
+def _split(values, card) -> tuple[dict, dict]:
+    body, errors = _common(values, card, "split")
+    drawn = geometries(values, "children")
+    if drawn is None:
+        errors["children"] = _("Hãy vẽ đường chia thửa trên bản đồ hoặc tải lên tệp các thửa mới.")
+        return body, errors
+    children = []
+    for i, geometry in enumerate(drawn):
+        child = {"geometry": geometry}
+        try:
+            legal = area(values.get(f"child-{i}-legal_area"))
+        except ValueError:
+            errors["children"] = _("Diện tích pháp lý của thửa mới phải là số dương (m²), ví dụ 120,5.")
+            legal = None
+        if legal is None and "children" not in errors:
+            errors["children"] = _("Hãy nhập diện tích pháp lý của từng thửa mới.")
+        child["legal_area_m2"] = legal
+        code = (values.get(f"child-{i}-land_use") or "").strip()
+        if code and code != card.props.get("land_use"):
+            child["land_use"] = code
+        serial = (values.get(f"child-{i}-serial") or "").strip()
+        if serial:
+            child["certificate"] = {"serial": serial}
+        children.append(child)
+    body["children"] = children
+    body["crs"] = "EPSG:5899"
+    return body, errors
+
+
+def merge_versions(values) -> dict[str, int]:
+    """The parcels picked for a merge, each with the version it had when picked (in the order picked)."""
+    out = {}
+    for code in values.getlist("parcels"):
+        try:
+            out[code] = int(values.get(f"version-{code}", ""))
+        except ValueError:
+            continue
+    return out
+
+
+def _merge(values, card) -> tuple[dict, dict]:
+    errors: dict[str, str] = {}
+    picked = merge_versions(values)
+    body = {"kind": "merge", "parcels": list(picked), "expected_version": picked,
+            "effective_date": (values.get("effective_date") or "").strip()}
+    if not body["effective_date"]:
+        errors["effective_date"] = _("Hãy nhập ngày hiệu lực.")
+    if len(picked) < 2:
+        errors["parcels"] = _("Hãy chọn trên bản đồ ít nhất một thửa liền kề để hợp.")
+    dossier = (values.get("dossier_no") or "").strip()
+    if dossier:
+        body["dossier_no"] = dossier
+    code = (values.get("land_use") or "").strip()
+    if code:
+        body["land_use"] = code
+    try:
+        legal = area(values.get("legal_area_m2"))
+    except ValueError:
+        errors["legal_area_m2"] = _("Diện tích pháp lý phải là số dương (m²), ví dụ 120,5.")
+        legal = None
+    if legal is not None:
+        body["legal_area_m2"] = legal
+    if (values.get("certificate_serial") or "").strip():
+        body["certificate"] = _certificate(values, errors)
+    return body, errors
+
+
+def _geometry(values, card) -> tuple[dict, dict]:
+    body, errors = _common(values, card, "geometry_correction")
+    drawn = geometries(values, "geometry")
+    if drawn is None or len(drawn) != 1:
+        errors["geometry"] = _("Hãy vẽ ranh giới mới trên bản đồ hoặc tải lên tệp đo đạc.")
+    else:
+        body["geometry"] = drawn[0]
+        body["crs"] = "EPSG:5899"
+    try:
+        legal = area(values.get("legal_area_m2"))
+    except ValueError:
+        errors["legal_area_m2"] = _("Diện tích pháp lý phải là số dương (m²), ví dụ 120,5.")
+        legal = None
+    if legal is not None:
+        body["legal_area_m2"] = legal
+    return body, errors
+
+
+BUILDERS = {"transfer": _transfer, "mortgage": _mortgage, "mortgage-release": _release, "land-use": _land_use,
+            "certificate": _reissue, "split": _split, "merge": _merge, "geometry": _geometry}
 
 
 def build(form: str, card, values) -> tuple[dict, dict]:

@@ -9,11 +9,17 @@ an offer to reload; the core's other refusals appear next to the field they name
 session's language (`form_errors`). A double click or a retry of the confirm carries the same key
 and registers once. Only principals with `transactions:write` (officers, admins) see or post
 these forms; anyone else gets 403.
+
+The split, merge and geometry-correction forms also have a draft part (`form_drafts`): what the
+officer draws on the map, uploads or picks is worked out by the core before the preview, through
+`POST /parcel/<code>/register/<form>/draft` (an HTML fragment the form's script swaps in) or, without
+the script, the form's own POST with `action=draft`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 
 from flask import abort, redirect, request, url_for
@@ -24,12 +30,13 @@ from werkzeug.datastructures import MultiDict
 from api.auth import current_principal
 from api.db import get_session
 from landdb import auth as core_auth
-from landdb import daybook, dry_run, registry
+from landdb import daybook, dry_run, parcels, registry
 from landdb.errors import Conflict, InvalidInput, LandDBError
 from landdb.registry_support import LOCAL_TZ, local_today
 
 from . import card as cards
 from . import form_bodies as bodies
+from . import form_drafts
 from . import form_errors
 from . import session as web_session
 from . import views
@@ -41,6 +48,10 @@ FORMS = {
     "mortgage": ("mortgage",),
     "mortgage-release": ("mortgage_release",),
     "land-use": ("land_use_change",),
+    "certificate": ("certificate_reissue",),
+    "geometry": ("geometry_correction",),
+    "split": ("split",),
+    "merge": ("merge",),
 }
 
 
@@ -75,6 +86,8 @@ def register_change(code: str, form: str):
     if request.method == "GET":
         values = MultiDict({"expected_version": str(card.props["version"]), "key": secrets.token_urlsafe(18),
                             "effective_date": local_today().isoformat(), "kind": FORMS[form][0], "rows": "1"})
+        if form == "merge":
+            values.update({"parcels": card.code, f"version-{card.code}": str(card.props["version"])})
         return _render(card, form, values)
 
     values = request.form
@@ -83,6 +96,10 @@ def register_change(code: str, form: str):
         values = values.copy()
         values["rows"] = str(min(bodies.rows(values) + 1, bodies.MAX_ROWS))
         return _render(card, form, values)
+    if form in form_drafts.DRAFT_FORMS and form_drafts.asked(values, request.files):
+        # A drawing, an upload or a parcel picked: worked out and shown, not yet previewed.
+        values, errors = form_drafts.apply(db, card, form, values, request.files)
+        return _render(card, form, values, errors=errors, status=422 if errors else 200)
     body, errors = bodies.build(form, card, values)
     if errors:
         return _render(card, form, values, errors=errors, status=422)
@@ -161,12 +178,31 @@ def _preview_view(answer: dict, card) -> dict:
     return out
 
 
-def _render(card, form, values, *, errors=None, preview=None, conflict=False, status=200):
+def _render(card, form, values, *, errors=None, preview=None, conflict=False, status=200, template=None):
     return views._page(
-        f"forms/{form.replace('-', '_')}.html", status, card=card, form=form, kinds=FORMS[form], v=values,
-        errors=errors or {}, preview=preview, conflict=conflict, rows=bodies.rows(values),
+        template or f"forms/{form.replace('-', '_')}.html", status, card=card, form=form, kinds=FORMS[form],
+        v=values, errors=errors or {}, preview=preview, conflict=conflict, rows=bodies.rows(values),
         holders=bodies.holders(card), mortgages=bodies.mortgages(card), land_uses=bodies.land_uses(),
-        party_kinds=bodies.PARTY_KINDS)
+        party_kinds=bodies.PARTY_KINDS, **form_drafts.context(get_session(), card, form, values))
+
+
+@bp.post("/parcel/<code>/register/<form>/draft")
+def register_draft(code: str, form: str):
+    """The draft part of a split, merge or correction form (an HTML fragment the form's script
+    swaps in): what was drawn (`line`, `drawn`), uploaded (`file`) or picked (`toggle`) worked out."""
+    if form not in form_drafts.DRAFT_FORMS:
+        abort(404)
+    if not can_register():
+        abort(403)
+    db = get_session()
+    # The draft shows no rights or holders: the parcel alone, so no personal data is read.
+    feature = json.loads(parcels.get_parcel(db, code))
+    card = cards.Card(code=feature["properties"]["parcel_code"], props=feature["properties"],
+                      geometry=feature["geometry"], bbox=None, at=None, ward=None, history={})
+    values, errors = form_drafts.apply(db, card, form, request.form, request.files)
+    db.rollback()
+    return _render(card, form, values, errors=errors, status=422 if errors else 200,
+                   template=f"forms/_{form}_draft.html")
 
 
 @bp.get("/registrations")

@@ -41,6 +41,8 @@
 
   function afterPanel() {
     initTabs();
+    var registered = panel.querySelector("[data-tiles-version]");
+    if (registered) { refreshTiles(registered.dataset.tilesVersion); }
     var card = document.getElementById("card");
     if (card) {
       showCard(JSON.parse(card.dataset.geometry), JSON.parse(card.dataset.bbox));
@@ -145,13 +147,35 @@
     ]
   };
 
+  // After a registration the tiles it touched have changed (their ETags say so) but the page
+  // may hold the old ones, and a cache with max-age may too: tile URLs then carry the journal seq
+  // of that registration (`v=`), which the tile endpoint ignores and caches key on.
+  function tileRequest(url, kind) {
+    if (kind !== "Tile" || !state.tilesVersion) { return { url: url }; }
+    var u = new URL(url, location.href);
+    u.searchParams.set("v", state.tilesVersion);
+    return { url: u.toString() };
+  }
+
+  function refreshTiles(version) {
+    if (!version || state.tilesVersion === version) { return; }
+    state.tilesVersion = version;
+    if (!state.loaded || !styleUrl) { return; }  // tiles not asked yet: they will carry it
+    Object.keys(map.getStyle().sources).forEach(function (id) {
+      var src = map.getSource(id);
+      if (src && src.type === "vector" && src.tiles) { src.setTiles(src.tiles.slice()); }
+    });
+  }
+
   var map = new maplibregl.Map({
     container: mapEl,
     style: styleUrl ? styleFor(state.at) : geojsonStyle,
     bounds: HA_LONG,
     attributionControl: false,
-    keyboard: true
+    keyboard: true,
+    transformRequest: tileRequest
   });
+  state.refreshTiles = refreshTiles;
   state.map = map;
   state.selected = empty;
   state.styleAt = state.at;
@@ -235,6 +259,8 @@
   map.on("mouseleave", "parcels-fill", function () { map.getCanvas().style.cursor = ""; });
 
   map.on("click", function (ev) {
+    // A form that draws on the map or picks parcels (forms-map.js) takes the click.
+    if (state.onMapClick && state.onMapClick(ev)) { return; }
     // Overview tiles (z14) carry no codes: then the server finds the parcel at the point.
     var hits = map.queryRenderedFeatures(ev.point, { layers: ["parcels-fill"] }).filter(function (f) {
       return f.properties && f.properties.parcel_code;
