@@ -23,7 +23,7 @@
 
   tools.querySelectorAll(".js-only").forEach(function (el) { if (el.id !== "sketch-state") { el.hidden = false; } });
   var upload = tools.querySelector(".upload-button");
-  if (upload) { upload.hidden = true; }  // a chosen file is sent at once
+  if (upload) { upload.style.display = "none"; }  // a chosen file is sent at once
 
   function say(text) {
     if (!status) { return; }
