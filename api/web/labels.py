@@ -1,11 +1,10 @@
-"""Names shown for the register's codes (kinds of transaction, right, party; status; role) and
-the map's land-use colours, all in the message catalogues."""
+"""Names shown for the register's codes (kinds of transaction, right, party; status; role), in the
+message catalogues. (The map's land-use colours and legend are the tiles' style, landdb.tiles.style.)"""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from landdb.reference import read_table
 
 LABELS = {
     # transactions (đăng ký biến động)
@@ -32,36 +31,3 @@ def label(code: str | None) -> str:
     if code is None:
         return ""
     return str(LABELS.get(code, code))
-
-
-#: map colours of land-use groups: (key, label, colour, codes); the first matching group wins,
-#: codes not listed fall back on their category (land_use_codes.category).
-GROUPS = (
-    ("urban", _l("Đất ở đô thị (ODT)"), "#e4846a", ("ODT",)),
-    ("rural", _l("Đất ở nông thôn (ONT)"), "#f0b27a", ("ONT",)),
-    ("commerce", _l("Thương mại, dịch vụ (TMD)"), "#c86bb5", ("TMD",)),
-    ("industry", _l("Sản xuất, khai khoáng (SKC, SKS, SKX…)"), "#8d6e63", ("SKC", "SKS", "SKX", "SKK", "SKN", "SKT")),
-    ("crops", _l("Trồng lúa, cây hằng năm (LUC, HNK…)"), "#e8dc6a", ("LUC", "LUK", "LUN", "HNK", "BHK", "NHK")),
-    ("perennial", _l("Cây lâu năm (CLN)"), "#a5cf6b", ("CLN",)),
-    ("forest", _l("Rừng (RSX, RPH, RDD)"), "#4e9a5b", ("RSX", "RPH", "RDD")),
-    ("aquaculture", _l("Nuôi trồng thủy sản, mặt nước (NTS, SON, MNC)"), "#79bde0", ("NTS", "LMU", "SON", "MNC", "PNK")),
-    ("public", _l("Đất công cộng, cơ quan, quốc phòng"), "#b8b8c8", ()),
-    ("unused", _l("Đất chưa sử dụng"), "#eeeeee", ()),
-)
-_CATEGORY_GROUP = {"agricultural": "crops", "residential": "urban", "non_agricultural": "public",
-                   "water": "aquaculture", "unused": "unused"}
-
-
-def land_use_colors() -> dict[str, str]:
-    """Colour of every land-use code, for the map's style."""
-    by_key = {key: color for key, _label, color, _codes in GROUPS}
-    colors = {}
-    for row in read_table("land_use_codes"):
-        code = row["code"]
-        group = next((key for key, _label, _c, codes in GROUPS if code in codes), None)
-        colors[code] = by_key[group or _CATEGORY_GROUP.get(row["category"] or "", "public")]
-    return colors
-
-
-def legend() -> list[tuple[str, str, str]]:
-    return [(key, str(label_), color) for key, label_, color, _codes in GROUPS]

@@ -19,6 +19,7 @@ from api.db import get_session
 from landdb import auth as core_auth
 from landdb import journal, lookup, parcels, timetravel, users
 from landdb.errors import InvalidInput, LandDBError, NotFound
+from landdb.tiles import style as tile_style
 
 from . import card as cards
 from . import labels
@@ -51,35 +52,15 @@ def _after(resp: Response) -> Response:
 
 @bp.context_processor
 def _globals() -> dict:
-    style_url, legend = _map_style()
     return {"current_user": web_session.current_user(), "lang": web_session.locale(),
-            "fragment": request.headers.get("X-Fragment") == "1",
-            "legend": legend, "land_use_colors": _colors(), "map_style_url": style_url}
+            "fragment": request.headers.get("X-Fragment") == "1", "legend": _legend(),
+            "ward_line": tile_style.WARD_LINE, "map_style_url": url_for("tiles.style_document", style_id="landdb")}
 
 
-#: the OGC API – Tiles style (`/ogc/styles/landdb`), when this server has it.
-_TILES_STYLE = "tiles.style_document"
-
-
-def _map_style() -> tuple[str, list]:
-    """The published vector-tile style and its legend when the app serves tiles; else none (the
-    map draws GeoJSON pages) and our own legend of the same land-use groups."""
-    if _TILES_STYLE not in current_app.view_functions:
-        return "", labels.legend()
-    from landdb.tiles import style as tile_style
-
+def _legend() -> list[tuple[str, str, str]]:
+    """The land-use groups of the map's style (the OGC tiles' published style): key, name, colour."""
     name = "name_en" if web_session.locale() == "en" else "name_vi"
-    return (url_for(_TILES_STYLE, style_id="landdb"),
-            [(g["group"], g[name], g["colour"]) for g in tile_style.legend()])
-
-
-def _colors() -> dict:
-    if "colors" not in _cache:
-        _cache["colors"] = labels.land_use_colors()
-    return _cache["colors"]
-
-
-_cache: dict = {}
+    return [(g["group"], g[name], g["colour"]) for g in tile_style.legend()]
 
 
 @bp.app_template_filter("label")

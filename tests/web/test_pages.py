@@ -1,5 +1,6 @@
 """The web application in a real browser (Playwright on Debian's chromium): sign-in, the search
-box, the card, the map, "as of", what the public sees, the access log, keyboard and tablet use."""
+box, the card, the map, "as of", what the public sees, the access log, the extract. (Keyboard,
+tablet and axe-core checks: test_accessibility.py.)"""
 
 from __future__ import annotations
 
@@ -183,8 +184,24 @@ def click_map_at(page, lon: float, lat: float) -> None:
     page.mouse.click(box["x"] + x, box["y"] + y)
 
 
+def record_requests(page) -> list[str]:
+    """Paths (with query) of every request the page makes from now on."""
+    seen: list[str] = []
+    page.on("request", lambda req: seen.append(re.sub(r"^https?://[^/]+", "", req.url)))
+    return seen
+
+
+TILES = re.compile(r"^/ogc/collections/parcels/tiles/WebMercatorQuad/(\d+)/\d+/\d+")
+
+
+def rendered_codes(page) -> set[str]:
+    return set(page.evaluate("""() => landdb.map.queryRenderedFeatures({layers: ['parcels-fill']})
+        .map(f => f.properties.parcel_code).filter(Boolean)"""))
+
+
 def test_click_on_the_map_opens_the_card(page, db):
     p = a_parcel(db)
+    requests = record_requests(page)
     neighbour = db.execute(text("""
         SELECT n.parcel_code, ST_X(pt) AS lon, ST_Y(pt) AS lat FROM parcel_versions a
           JOIN parcel_versions b ON b.valid_to IS NULL AND b.parcel_id <> a.parcel_id AND ST_DWithin(a.geom, b.geom, 1)
@@ -194,9 +211,38 @@ def test_click_on_the_map_opens_the_card(page, db):
     page.goto(f"/parcel/{p.parcel_code}")
     map_ready(page)
     shot(page, "map")
+    # drawn from the vector tiles (parcel codes from z15 on), nothing else
+    assert page.evaluate("landdb.map.getSource('parcels').type") == "vector"
+    assert any(int(m.group(1)) >= 15 for m in map(TILES.match, requests) if m)
+    assert neighbour.parcel_code in rendered_codes(page)
     click_map_at(page, neighbour.lon, neighbour.lat)
     card_heading(page, neighbour.parcel_code)
     assert page.url.endswith(f"/parcel/{neighbour.parcel_code}")
+    # the code came from the tile under the pointer: the server was not asked what is there
+    assert page.evaluate("landdb.lastClick") == "tiles"
+    assert not [r for r in requests if r.startswith(("/parcel-at", "/api/v1/parcels", "/api/v1/wards"))]
+
+
+def test_map_draws_ward_boundaries_and_names(page, db):
+    p = a_parcel(db)
+    here = db.execute(text("""
+        SELECT u.name, ST_X(pt) AS lon, ST_Y(pt) AS lat FROM parcel_versions v,
+               LATERAL ST_Transform(ST_PointOnSurface(v.geom), 4326) pt
+          JOIN admin_units u ON u.level IN ('ward', 'commune') AND u.valid_to IS NULL
+                            AND ST_Contains(u.geom_4326, pt)
+         WHERE v.parcel_id = :id AND v.valid_to IS NULL"""), {"id": p.id}).one()
+    names = set(db.execute(text("SELECT name FROM admin_units WHERE level IN ('ward', 'commune')")).scalars())
+    requests = record_requests(page)
+    page.goto("/")
+    map_ready(page)
+    page.evaluate("([lon, lat]) => landdb.map.jumpTo({center: [lon, lat], zoom: 12.5})", [here.lon, here.lat])
+    map_ready(page)
+    assert page.evaluate("landdb.map.queryRenderedFeatures({layers: ['wards-outline']}).length") > 0
+    labels = set(page.evaluate("landdb.map.queryRenderedFeatures({layers: ['wards-label']}).map(f => f.properties.name)"))
+    assert here.name in labels and labels <= names
+    assert any(r.startswith("/ogc/collections/wards/tiles/WebMercatorQuad/") for r in requests)
+    expect(page.locator("#map")).to_have_class(re.compile("zoom-hint"))  # parcels are drawn from z14 on
+    shot(page, "map-wards")
 
 
 def test_pointer_coordinates_in_vn2000_and_wgs84(page, db):
@@ -225,18 +271,27 @@ def test_as_of_date_changes_the_map_and_the_card(page, db):
           LATERAL ST_Transform(ST_PointOnSurface(v.geom), 4326) pt
          WHERE p.retired_on IS NOT NULL ORDER BY p.parcel_code LIMIT 1""")).one()
     before = split.retired_on - dt.timedelta(days=1)
+    children = set(db.execute(text("""SELECT c.parcel_code FROM parcel_lineage l JOIN parcels c ON c.id = l.child_id
+                                       JOIN parcels p ON p.id = l.parent_id WHERE p.parcel_code = :code
+                                        AND c.retired_on IS NULL"""), {"code": split.parcel_code}).scalars())
+    requests = record_requests(page)
     page.goto(f"/parcel/{split.parcel_code}")
     expect(page.locator("#fact-status")).to_contain_text("Đã ngừng")
     map_ready(page)
-    shown = "(code) => landdb.map.queryRenderedFeatures({layers: ['parcels-fill']}).some(f => f.properties.parcel_code === code)"
-    assert not page.evaluate(shown, split.parcel_code)
+    today = rendered_codes(page)
+    assert split.parcel_code not in today and children and children <= today
     page.get_by_label("Tại ngày").fill(before.isoformat())
+    requests.clear()
     page.get_by_role("button", name="Xem", exact=True).click()
     expect(page.locator("#fact-status")).to_contain_text("Đang sử dụng")
     expect(page.locator("#panel")).to_contain_text(f"Theo hiện trạng ngày {before.isoformat()}")
     page.wait_for_function("(d) => document.querySelector('#map').dataset.parcelsAt === d", arg=before.isoformat())
     map_ready(page)
-    assert page.evaluate(shown, split.parcel_code)
+    then = rendered_codes(page)
+    # the parent is drawn, its children (made by the split) are not: they did not exist yet
+    assert split.parcel_code in then and not children & then
+    tiles = [r for r in requests if TILES.match(r)]
+    assert tiles and all(f"at={before.isoformat()}" in r for r in tiles)
     assert f"at={before.isoformat()}" in page.url
     shot(page, "as-of")
 
@@ -328,48 +383,6 @@ def test_post_without_csrf_token_is_refused(page):
     assert resp.status == 400
     resp = page.request.post("/sign-in", form={"username": "officer1", "password": PASSWORD})
     assert resp.status == 400
-
-
-# --- accessible and usable ---------------------------------------------------------------------------
-
-
-def test_keyboard_only_search_and_tabs(page, db):
-    p = a_parcel(db)
-    page.goto("/")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("link", name="Bỏ qua, tới nội dung")).to_be_focused()
-    for _ in range(5):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "q":
-            break
-    assert page.evaluate("document.activeElement.id") == "q"
-    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert outline != "none"  # focus is visible
-    page.keyboard.type(p.parcel_code)
-    page.keyboard.press("Enter")
-    card_heading(page, p.parcel_code)
-    page.get_by_role("tab", name="Lịch sử").focus()
-    page.keyboard.press("ArrowRight")
-    expect(page.get_by_role("tab", name="Quyền và chủ sử dụng")).to_have_attribute("aria-selected", "true")
-    expect(page.get_by_role("tab", name="Quyền và chủ sử dụng")).to_be_focused()
-    unlabelled = page.evaluate("""[...document.querySelectorAll('input:not([type=hidden]), select, button')]
-        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
-        .map(e => e.outerHTML)""")
-    assert unlabelled == []
-
-
-@pytest.mark.parametrize("width,height", [(1280, 800), (768, 1024)])
-def test_fits_desktop_and_tablet(browser, web_server, db, width, height):
-    p = a_parcel(db)
-    context = browser.new_context(base_url=web_server, viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.goto(f"/parcel/{p.parcel_code}")
-    map_ready(page)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    assert page.locator("#map").bounding_box()["height"] > 300
-    expect(page.get_by_role("heading", level=1)).to_be_in_viewport()
-    shot(page, f"card-{width}x{height}")
-    context.close()
 
 
 # --- the extract ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// The web application's script: the map (MapLibre GL JS), the panel swapped in place (search
-// results, parcel card), the card's tabs, the "as of" date and the pointer's coordinates.
+// The web application's script: the map (MapLibre GL JS over the OGC vector tiles), the panel
+// swapped in place (search results, parcel card), the card's tabs, the "as of" date and the
+// pointer's coordinates.
 // Every link and form also works without it, as a plain page.
 (function () {
   "use strict";
@@ -13,7 +14,7 @@
   var asOfInput = document.getElementById("at");
   var state = { at: mapEl.dataset.at || "", map: null, loaded: false, pendingCard: null };
   var HA_LONG = [[106.95, 20.93], [107.15, 21.02]];
-  var PARCELS_MIN_ZOOM = 15;
+  var SELECTED = "#0047b3";  // the parcel in the panel: apart from the ward boundaries' red
   window.landdb = state;  // for tests and the curious
 
   // --- the panel ---------------------------------------------------------------------------
@@ -118,34 +119,15 @@
 
   // --- the map -------------------------------------------------------------------------------
 
-  var colors = JSON.parse(document.getElementById("land-use-colors").textContent);
-  var colorMatch = ["match", ["get", "land_use"]];
-  Object.keys(colors).forEach(function (code) { colorMatch.push(code, colors[code]); });
-  colorMatch.push("#cccccc");
-  var empty = { type: "FeatureCollection", features: [] };
-
-  // Two ways to draw parcels and wards: the OGC vector tiles with their published style when the
-  // server has them (data-style-url), else GeoJSON pages of the REST API for the visible area.
-  var styleUrl = mapEl.dataset.styleUrl || "";
+  // Parcels and wards come from the OGC vector tiles, drawn with their published style
+  // (/ogc/styles/landdb); "as of" asks for the style, and so the tiles, of that day.
+  var styleUrl = mapEl.dataset.styleUrl;
   function styleFor(at) {
     var u = new URL(styleUrl, location.href);
     if (at) { u.searchParams.set("at", at); }
     return u.toString();
   }
-  var geojsonStyle = {
-    version: 8,
-    sources: {
-      parcels: { type: "geojson", data: empty },
-      wards: { type: "geojson", data: empty }
-    },
-    layers: [
-      { id: "background", type: "background", paint: { "background-color": "#f4f1ea" } },
-      { id: "wards-fill", type: "fill", source: "wards", paint: { "fill-color": "#ffffff", "fill-opacity": 0.5 } },
-      { id: "parcels-fill", type: "fill", source: "parcels", paint: { "fill-color": colorMatch, "fill-opacity": 0.75 } },
-      { id: "parcels-line", type: "line", source: "parcels", paint: { "line-color": "#5a5a5a", "line-width": 0.6 } },
-      { id: "wards-line", type: "line", source: "wards", paint: { "line-color": "#7a3b8f", "line-width": 2, "line-dasharray": [3, 2] } }
-    ]
-  };
+  var empty = { type: "FeatureCollection", features: [] };
 
   // After a registration the tiles it touched have changed (their ETags say so) but the page
   // may hold the old ones, and a cache with max-age may too: tile URLs then carry the journal seq
@@ -160,20 +142,27 @@
   function refreshTiles(version) {
     if (!version || state.tilesVersion === version) { return; }
     state.tilesVersion = version;
-    if (!state.loaded || !styleUrl) { return; }  // tiles not asked yet: they will carry it
+    if (!state.loaded) { return; }  // tiles not asked yet: they will carry it
     Object.keys(map.getStyle().sources).forEach(function (id) {
       var src = map.getSource(id);
       if (src && src.type === "vector" && src.tiles) { src.setTiles(src.tiles.slice()); }
     });
   }
 
+  // MapLibre's canvas is a region of its own: its name ("Map.Title") says what the keyboard does
+  // there, apart from the map's (landmarks' names must differ); the controls speak the page's language.
   var map = new maplibregl.Map({
     container: mapEl,
-    style: styleUrl ? styleFor(state.at) : geojsonStyle,
+    style: styleFor(state.at),
     bounds: HA_LONG,
     attributionControl: false,
     keyboard: true,
-    transformRequest: tileRequest
+    transformRequest: tileRequest,
+    locale: {
+      "Map.Title": mapEl.dataset.msgCanvas,
+      "NavigationControl.ZoomIn": mapEl.dataset.msgZoomIn,
+      "NavigationControl.ZoomOut": mapEl.dataset.msgZoomOut
+    }
   });
   state.refreshTiles = refreshTiles;
   state.map = map;
@@ -181,68 +170,34 @@
   state.styleAt = state.at;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 120 }), "bottom-left");
-  mapEl.querySelector("canvas").setAttribute("aria-label", mapEl.getAttribute("aria-label"));
 
   // The parcel shown in the panel, outlined on top of whichever style is loaded.
   map.on("style.load", function () {
     if (!map.getSource("selected")) {
       map.addSource("selected", { type: "geojson", data: state.selected });
-      map.addLayer({ id: "selected-line", type: "line", source: "selected", paint: { "line-color": "#d7191c", "line-width": 3 } });
+      map.addLayer({ id: "selected-line", type: "line", source: "selected", paint: { "line-color": SELECTED, "line-width": 3 } });
     }
   });
 
-  var wardMarkers = [];
-  function loadWards() {
-    if (styleUrl) { return Promise.resolve(); }  // the tiles carry wards and their names
-    var u = new URL(mapEl.dataset.wardsUrl, location.href);
-    u.searchParams.set("at", state.at || new Date().toISOString().slice(0, 10));
-    return fetch(u).then(function (r) { return r.json(); }).then(function (fc) {
-      map.getSource("wards").setData(fc);
-      wardMarkers.forEach(function (m) { m.remove(); });
-      wardMarkers = [];
-      fc.features.forEach(function (f) {
-        if (!f.geometry) { return; }
-        var b = bboxOf(f.geometry);
-        var el = document.createElement("div");
-        el.className = "ward-label";
-        el.textContent = f.properties.name;
-        el.setAttribute("aria-hidden", "true");
-        wardMarkers.push(new maplibregl.Marker({ element: el }).setLngLat([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]).addTo(map));
-      });
-    });
+  function parcelsMinZoom() {
+    var layer = map.getLayer("parcels-fill");
+    return layer ? layer.minzoom || 0 : 0;
   }
 
-  var parcelsRequest = null;
-  function loadParcels() {
-    var minZoom = styleUrl ? 14 : PARCELS_MIN_ZOOM;
-    mapEl.classList.toggle("zoom-hint", map.getZoom() < minZoom);
-    if (styleUrl) {
-      mapEl.dataset.parcelsAt = state.at;
-      return new Promise(function (resolve) { map.once("idle", resolve); map.triggerRepaint(); });
-    }
-    if (map.getZoom() < minZoom) {
-      map.getSource("parcels").setData(empty);
-      return Promise.resolve();
-    }
-    var b = map.getBounds();
-    var u = new URL(mapEl.dataset.parcelsUrl, location.href);
-    u.searchParams.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(","));
-    u.searchParams.set("limit", "1000");
-    if (state.at) { u.searchParams.set("at", state.at); }
-    if (parcelsRequest) { parcelsRequest.abort(); }
-    parcelsRequest = new AbortController();
-    return fetch(u, { signal: parcelsRequest.signal }).then(function (r) { return r.json(); }).then(function (fc) {
-      map.getSource("parcels").setData(fc);
-      mapEl.dataset.parcelsShown = String(fc.features.length);
-      mapEl.dataset.parcelsAt = state.at;
-    }).catch(function (e) { if (e.name !== "AbortError") { throw e; } });
+  // Resolves when the map has drawn the tiles of the current view and day.
+  function drawn() {
+    mapEl.classList.toggle("zoom-hint", map.getZoom() < parcelsMinZoom());
+    return new Promise(function (resolve) {
+      map.once("idle", function () { mapEl.dataset.parcelsAt = state.styleAt; resolve(); });
+      map.triggerRepaint();
+    });
   }
 
   function refreshLayers() {
     if (!state.loaded) { return; }
     mapEl.dataset.ready = "false";
-    if (styleUrl && state.styleAt !== state.at) { state.styleAt = state.at; map.setStyle(styleFor(state.at)); }
-    Promise.all([loadWards(), loadParcels()]).then(function () { mapEl.dataset.ready = "true"; });
+    if (state.styleAt !== state.at) { state.styleAt = state.at; map.setStyle(styleFor(state.at)); }
+    drawn().then(function () { mapEl.dataset.ready = "true"; });
   }
 
   map.on("load", function () {
@@ -253,7 +208,7 @@
   map.on("moveend", function () {
     if (!state.loaded) { return; }
     mapEl.dataset.ready = "false";
-    loadParcels().then(function () { mapEl.dataset.ready = "true"; });
+    drawn().then(function () { mapEl.dataset.ready = "true"; });
   });
   map.on("mouseenter", "parcels-fill", function () { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "parcels-fill", function () { map.getCanvas().style.cursor = ""; });
@@ -261,13 +216,16 @@
   map.on("click", function (ev) {
     // A form that draws on the map or picks parcels (forms-map.js) takes the click.
     if (state.onMapClick && state.onMapClick(ev)) { return; }
-    // Overview tiles (z14) carry no codes: then the server finds the parcel at the point.
+    // The tiles carry each parcel's code from z15 on; on the z14 overview (land use only) the
+    // server finds the parcel at the point.
     var hits = map.queryRenderedFeatures(ev.point, { layers: ["parcels-fill"] }).filter(function (f) {
       return f.properties && f.properties.parcel_code;
     });
     if (hits.length) {
+      state.lastClick = "tiles";
       load("/parcel/" + encodeURIComponent(hits[0].properties.parcel_code), true);
     } else {
+      state.lastClick = "server";
       var u = new URL(mapEl.dataset.parcelAtUrl, location.href);
       u.searchParams.set("lon", ev.lngLat.lng.toFixed(7));
       u.searchParams.set("lat", ev.lngLat.lat.toFixed(7));
@@ -293,16 +251,6 @@
     if (bbox) {
       map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 80, maxZoom: 19, duration: 0 });
     }
-  }
-
-  function bboxOf(g) {
-    var b = [Infinity, Infinity, -Infinity, -Infinity];
-    (function walk(c) {
-      if (typeof c[0] === "number") {
-        b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]); b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
-      } else { c.forEach(walk); }
-    })(g.coordinates);
-    return b;
   }
 
   afterPanel();
