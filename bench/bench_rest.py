@@ -210,16 +210,18 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(base: str, urls: list[str], concurrency: int, duration: float, tmp: Path,
-            timeout: float | None = None) -> dict:
+            timeout: float | None = None, headers: dict[str, str] | None = None) -> dict:
     """wrk's req/s and p50/p99 over `urls` drawn at random; `timeout` (s): wrk's per-request
-    timeout (its default, 2 s, counts slower answers as errors, not requests)."""
+    timeout (its default, 2 s, counts slower answers as errors, not requests); `headers`: sent
+    with every request."""
     urls_file = tmp / "urls.txt"
     urls_file.write_text("\n".join(urls) + "\n")
     script = tmp / "urls.lua"
     script.write_text(LUA)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", f"-d{int(duration)}s", "--latency", "-s", str(script),
-         *([f"--timeout={timeout:g}s"] if timeout else []), base],
+         *([f"--timeout={timeout:g}s"] if timeout else []),
+         *[arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")], base],
         env={**os.environ, "BENCH_URLS": str(urls_file)}, capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -6,9 +6,10 @@ them — it measures, in the same run and at the same concurrency:
 
   app        GET /ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x} through `landdb serve`'s
              server and command line, driven by wrk (no Accept-Encoding: tiles are not gzipped);
-             the app runs the tile's ETag statement and the tile statement;
+             the app runs one statement per tile (the tile and its ETag's digest);
   raw        the very ST_AsMVT statement the app runs for each tile (landdb.tiles.mvt.statement),
-             prepared once per connection and executed from N processes with psycopg2;
+             prepared once per connection and executed from N processes with psycopg2, with the
+             plan the app uses (its generic plan: landdb.tiles.mvt.GENERIC_PLAN);
   mapserver  MapServer 8 (Debian's cgi-mapserver, FastCGI under spawn-fcgi + lighttpd as in
              bench_mapserver.py) serving the same rows of the serving layer as MVT
              (mode=tile&tilemode=gmap, extent 4096, edge buffer 64; bench/mapserver/parcels_mvt.map.in).
@@ -235,7 +236,7 @@ def main() -> None:
     ap.add_argument("--zooms", default="14,15,16,17")
     ap.add_argument("--size-zooms", default="12,13,14,15,16,17")
     ap.add_argument("--tiles", type=int, default=200, help="distinct tiles per zoom")
-    ap.add_argument("--repeat", type=int, default=2, help="runs of each HTTP cell; the best is kept")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each cell (landdb and raw alternating, then MapServer); the best of each is kept")
     ap.add_argument("--check", type=int, default=5, help="tiles per zoom compared before measuring")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-mapserver", action="store_true")
@@ -284,9 +285,16 @@ def main() -> None:
             wrk_dir.mkdir()
             for z in zooms:
                 row = {"tiles": len(urls[z]), "app_mean_bytes": mean_size(app_base, urls[z])}
-                row["app"] = best_of(args.repeat, lambda: run_wrk(app_base, urls[z], args.concurrency,
-                                                                  args.duration, wrk_dir, timeout=WRK_TIMEOUT))
-                row["raw"] = run_raw(dsn, work[z], args.concurrency, args.duration)
+                # app and raw alternate, best of --repeat each: a load that rises or falls during
+                # the cell weighs on both sides alike.
+                runs: dict = {"app": [], "raw": []}
+                for _ in range(max(1, args.repeat)):
+                    runs["app"].append(run_wrk(app_base, urls[z], args.concurrency, args.duration, wrk_dir,
+                                               timeout=WRK_TIMEOUT))
+                    runs["raw"].append(run_raw(dsn, work[z], args.concurrency, args.duration,
+                                               generic=mvt.GENERIC_PLAN))
+                for side, measured in runs.items():
+                    row[side] = best_of(len(measured), iter(measured).__next__)
                 row["app_vs_raw"] = row["app"]["rps"] / row["raw"]["rps"]
                 if ms is not None:
                     row["mapserver_mean_bytes"] = mean_size(ms_base, ms_urls[z])
@@ -318,7 +326,7 @@ def main() -> None:
 def table(results: dict) -> str:
     ms = "mapserver" in results
     head = (f"{results['parcels']:,} current parcels; {results['concurrency']} concurrent clients; "
-            f"{results['duration_s']:g} s per cell, best of {results['repeat']} for the HTTP cells; landdb on "
+            f"{results['duration_s']:g} s per cell, best of {results['repeat']} (landdb and raw alternating); landdb on "
             f"{server_label(results)} (`landdb serve`'s command line)"
             + (f"; {results['mapserver']}, {results['mapserv_procs']} FastCGI processes behind lighttpd" if ms else "")
             + f". {results['cpus']} CPUs shared by the servers, PostGIS and wrk; load average "
