@@ -33,6 +33,12 @@ class Bbox:
         if self.x0 > self.x1 or self.y0 > self.y1:
             raise InvalidInput("bbox: the lower corner must not exceed the upper corner", field="bbox")
 
+    def span_m(self) -> float:
+        """The box's larger side in metres, at most (a degree taken as 111.32 km, its length on
+        the equator)."""
+        side = max(self.x1 - self.x0, self.y1 - self.y0)
+        return side * 111_320.0 if self.srid == 4326 else side
+
 
 @dataclass
 class FeatureQuery:

@@ -27,6 +27,13 @@ FORMATS = ("gml32", "gml311", "gml2", "geojson")
 #: pages up to this size are read whole; larger answers stream from a server-side cursor.
 BUFFERED_MAX = 5000
 
+#: A first page of current features in a bbox no larger than this (its larger side, metres)
+#: runs on the prepared statement's generic plan — the spatial index scan, the plan for any such
+#: box — instead of being planned for its values each time (planning a ~1-feature page costs as
+#: much as running it). A larger box may hold so much of the layer that walking the key order
+#: is cheaper, which only a plan for its values finds.
+GENERIC_BBOX_M = 2000.0
+
 
 def precision(srid: int) -> int:
     """Decimals: 8 in degrees (≈ 1 mm), 3 in metres (1 mm)."""
@@ -251,6 +258,11 @@ def _past_the_end(session: Session, q: FeatureQuery, count_limit: int | None) ->
     return count(session, q, None if count_limit is None else max(count_limit, q.start))
 
 
+def _generic(q: FeatureQuery) -> bool:
+    """Whether the first page of `q` runs on the generic plan (see GENERIC_BBOX_M)."""
+    return (not q.start and q.at is None and q.bbox is not None and q.bbox.span_m() <= GENERIC_BBOX_M)
+
+
 def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, separator: bytes,
               count_limit: int | None) -> tuple[int | None, list[bytes]] | None:
     """The page read whole as a prepared statement; None when more rows came back than a
@@ -260,7 +272,7 @@ def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, s
     sql, params = select_sql(probe, fmt, member, count_limit=count_limit, lazy_count=True, counted=probe is q)
     # One statement that only reads needs no transaction: on a pooled autocommit connection
     # (when the session lends one) it skips BEGIN and ROLLBACK.
-    rows = prepared.fetch(session, sql, params, as_bytes=True)
+    rows = prepared.fetch(session, sql, params, as_bytes=True, generic=probe is q and _generic(q))
     if probe is not q and len(rows) > BUFFERED_MAX:
         return None
     if not rows:

@@ -147,3 +147,43 @@ def test_statements_deallocated_or_forgotten_are_prepared_again(autocommit, samp
             assert cur.fetchone()[0] >= 2
     finally:
         session.close()
+
+
+def _plans(conn, sql: str) -> tuple[int, int]:
+    """(generic, custom) plans PostgreSQL made of the prepared statement of `sql`."""
+    name = prepared._compile(sql)[0]
+    return tuple(prepared.execute(conn, "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                                        " WHERE name = :n", {"n": name})[0])
+
+
+def test_a_first_page_in_a_small_bbox_runs_on_the_generic_plan(autocommit, sample_parcel):
+    """Planned once, the plan any small box gets: the spatial index scan. A box larger than
+    GENERIC_BBOX_M is planned for its values."""
+    from landdb.query import PARCELS, Bbox, FeatureQuery, render, select_sql
+    from landdb.query.renderers import GENERIC_BBOX_M
+
+    _code, lon, lat = sample_parcel
+    d = 1e-5
+    small = FeatureQuery(PARCELS, bbox=Bbox(lon - d, lat - d, lon + d, lat + d), count=1000, srid=4326)
+    assert small.bbox.span_m() < GENERIC_BBOX_M
+    sql, params = select_sql(small, "geojson", count_limit=1000, lazy_count=True)
+    session = autocommit()
+    try:
+        for _ in range(3):
+            matched, chunks = render(session, small, "geojson", count_limit=1000)
+            assert matched == 1 and b"".join(chunks).startswith(b'{"type":"Feature"')
+        conn = prepared.autocommit_connection(session)
+        assert _plans(conn, sql) == (3, 0)
+        big = FeatureQuery(PARCELS, bbox=Bbox(lon - 0.1, lat - 0.1, lon + 0.1, lat + 0.1), count=1000, srid=4326)
+        assert big.bbox.span_m() > GENERIC_BBOX_M
+        render(session, big, "geojson", count_limit=1000)
+        assert _plans(conn, sql) == (3, 1)  # the same statement, planned for this box
+        name, order, _, _ = prepared._compile(sql)
+        with conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_generic_plan")
+            cur.execute(f"EXPLAIN EXECUTE {name}({', '.join(['%s'] * len(order))})", [params[n] for n in order])
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            cur.execute("RESET plan_cache_mode")
+        assert "ix_parcel_features_geom_4326" in plan and "Seq Scan" not in plan
+    finally:
+        session.close()
