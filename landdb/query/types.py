@@ -10,6 +10,7 @@ Only public attributes appear here: no party, right or certificate data, by desi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .. import timetravel
 from ..crs import STORAGE_SRID
@@ -74,8 +75,12 @@ class FeatureType:
     def published(self) -> tuple[Property, ...]:
         return tuple(p for p in self.properties if p.published)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Property]:
+        return {p.name: p for p in self.properties}
+
     def property(self, name: str) -> Property | None:
-        return next((p for p in self.properties if p.name == name), None)
+        return self._by_name.get(name)
 
     def geometry_column(self, srid: int) -> str | None:
         """`f.<column>` holding the geometry in `srid`, or None."""

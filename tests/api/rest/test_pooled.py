@@ -103,6 +103,27 @@ def test_small_answers_come_whole_with_their_length(pooled, sample):
     assert int(resp.headers["Content-Length"]) == len(resp.data)
 
 
+def test_search_arguments_are_read_by_schemas_built_once(pooled, sample, monkeypatch):
+    """A REST search builds no marshmallow schema per request (each deep-copies its fields)."""
+    import marshmallow
+
+    built = []
+    init = marshmallow.Schema.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(marshmallow.Schema, "__init__", counting)
+    code, lon, lat = sample[0]
+    for url in (f"/api/v1/parcels?limit=1000&bbox={lon - 0.0005},{lat - 0.0005},{lon + 0.0005},{lat + 0.0005}",
+                f"/api/v1/parcels/{code}/history", f"/api/v1/parcels/{code}?crs=EPSG:5899"):
+        assert pooled.get(url).status_code == 200, url
+    resp = pooled.post("/api/v1/parcels/query", json={"geometry": {"type": "Point", "coordinates": [lon, lat]}})
+    assert resp.status_code == 200 and resp.get_json()["features"][0]["id"] == code
+    assert built == []
+
+
 def test_answers_larger_than_a_buffered_page_stream(pooled, monkeypatch):
     # The sample holds fewer parcels than a buffered page: make the page smaller instead.
     from landdb.query import renderers
