@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
-from flask import Response, json, request, stream_with_context, url_for
+from flask import Response, request, stream_with_context, url_for
 
 from landdb import crs
 from landdb.parcels import FeatureStream
@@ -87,7 +88,8 @@ def feature_collection(stream: FeatureStream, *, srid: int, limit: int, offset: 
     }
     if srid != 4326:
         head["crs"] = {"type": "name", "properties": {"name": crs.urn(srid)}}
-    head_bytes = (json.dumps(head)[:-1] + ',"features":[').encode()
+    # The standard library's json as the app's provider is set (api.create_app), without its dispatch.
+    head_bytes = (json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[').encode()
     if isinstance(stream.chunks, list):
         # A page read whole: one piece with its length, and the connection back to the pool now.
         if session is not None:
