@@ -11,13 +11,14 @@ written, and the registration itself checks everything again.
 - `split_children`: child polygons given whole (an upload), checked against the parent.
 - `merge_selection`: parcels picked on the map: versions, adjacency, holders, the merged area.
 - `correction`: a new boundary: its area beside the old one.
-- `read_upload`: the geometries of an uploaded file (GeoJSON, GeoPackage, zipped Shapefile, KML…).
+- `read_upload`: the geometries of an uploaded file (GeoJSON, GeoPackage, a zipped Shapefile).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -206,19 +207,56 @@ def merge_selection(session: Session, codes: list[str]) -> dict:
 # --- uploads ------------------------------------------------------------------------------------
 
 
+#: Members a zipped Shapefile may hold beside its one .shp.
+_SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml"}
+
+
+def _sniff(data: bytes, suffix: str, path: Path) -> str:
+    """The path GDAL is to open, once the content is known to be what its name says.
+
+    GDAL picks a driver by content, not by name: a file named .geojson holding a VRT could make it
+    open files of this server. So only three formats are let through, each recognised here first:
+    GeoJSON (it parses as JSON), GeoPackage (SQLite's header) and a zip holding one Shapefile and
+    nothing but its sidecar files (opened by its .shp, whose header is checked)."""
+    if suffix in (".geojson", ".json"):
+        try:
+            json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("the file could not be read as a vector file: it is not JSON", field="file") from None
+        return str(path)
+    if suffix == ".gpkg":
+        if not data.startswith(b"SQLite format 3\x00"):
+            raise InvalidInput("the file could not be read as a vector file: it is not a GeoPackage", field="file")
+        return str(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            shp = [n for n in names if n.lower().endswith(".shp")]
+            if len(shp) != 1 or any(Path(n).suffix.lower() not in _SHAPEFILE_PARTS for n in names) \
+                    or any(".." in n or n.startswith("/") for n in names):
+                raise InvalidInput("the zip must hold one Shapefile (.shp, .shx, .dbf, .prj) and nothing else",
+                                   field="file")
+            if z.read(shp[0])[:4] != b"\x00\x00\x27\x0a":
+                raise InvalidInput("the file could not be read as a vector file: the .shp is not a Shapefile",
+                                   field="file")
+    except zipfile.BadZipFile:
+        raise InvalidInput("the file could not be read as a vector file: not a zip", field="file") from None
+    return f"/vsizip/{path}/{shp[0]}"
+
+
 def read_upload(data: bytes, filename: str) -> tuple[list[dict], int]:
     """The geometries of an uploaded vector file and the EPSG code they are in.
 
-    Any vector format GDAL reads from a single file: GeoJSON, GeoPackage, KML, GML, DXF, a
-    Shapefile zipped with its .shx/.dbf/.prj. The CRS is the file's own; a GeoJSON without a
-    `crs` member is WGS 84 (RFC 7946) unless its coordinates are plainly metres, which are read
-    as VN-2000 / TM-3 (EPSG:5899), as Vietnamese survey software writes them. Returns GeoJSON
+    GeoJSON, GeoPackage or a zipped Shapefile (with its .shx, .dbf and .prj), recognised by
+    content before GDAL reads it (`_sniff`). The CRS is the file's own; a GeoJSON without a `crs`
+    member is WGS 84 (RFC 7946) unless its coordinates are plainly metres, which are read as
+    VN-2000 / TM-3 (EPSG:5899), as Vietnamese survey software writes them. Returns GeoJSON
     geometry dicts (at most MAX_UPLOAD_FEATURES). Raises InvalidInput for an unreadable file,
     one with no geometry, or a CRS the service does not support."""
     import shapely
     from pyogrio.errors import DataLayerError, DataSourceError
-    from pyproj import CRS
     from pyogrio.raw import read as ogr_read
+    from pyproj import CRS
     from pyproj.exceptions import CRSError
 
     if not data:
@@ -226,13 +264,13 @@ def read_upload(data: bytes, filename: str) -> tuple[list[dict], int]:
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInput(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB", field="file")
     suffix = Path(filename or "upload").suffix.lower()
-    if suffix not in {".geojson", ".json", ".gpkg", ".zip", ".kml", ".gml", ".dxf"}:
-        raise InvalidInput("the file must be GeoJSON (.geojson, .json), GeoPackage (.gpkg), a zipped Shapefile "
-                           "(.zip), KML, GML or DXF", field="file")
+    if suffix not in {".geojson", ".json", ".gpkg", ".zip"}:
+        raise InvalidInput("the file must be GeoJSON (.geojson, .json), GeoPackage (.gpkg) or a zipped Shapefile "
+                           "(.zip)", field="file")
     with tempfile.TemporaryDirectory(prefix="landdb-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        source = f"/vsizip/{path}" if suffix == ".zip" else str(path)
+        source = _sniff(data, suffix, path)
         try:
             meta, _fids, wkbs, _fields = ogr_read(source, read_geometry=True, max_features=MAX_UPLOAD_FEATURES + 1,
                                                  columns=[])

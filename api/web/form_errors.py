@@ -118,8 +118,9 @@ def _sentences():
         (r"the file is empty", lambda m: _("Tệp rỗng.")),
         (r"the file is larger than (\d+) MB", lambda m: _("Tệp lớn hơn %(n)s MB.", n=m[1])),
         (r"the file must be GeoJSON",
-         lambda m: _("Tệp phải là GeoJSON (.geojson, .json), GeoPackage (.gpkg), Shapefile nén (.zip), KML, GML "
-                     "hoặc DXF.")),
+         lambda m: _("Tệp phải là GeoJSON (.geojson, .json), GeoPackage (.gpkg) hoặc Shapefile nén (.zip).")),
+        (r"the zip must hold one Shapefile",
+         lambda m: _("Tệp nén phải chứa đúng một Shapefile (.shp, .shx, .dbf, .prj) và không gì khác.")),
         (r"could not be read as a vector file", lambda m: _("Không đọc được tệp như một tệp dữ liệu bản đồ.")),
         (r"the file holds no geometry", lambda m: _("Tệp không có hình thể nào.")),
         (r"the file holds more than (\d+) features", lambda m: _("Tệp có hơn %(n)s đối tượng.", n=m[1])),

@@ -84,7 +84,7 @@ def _feature_collection(geometries, crs=None):
     return json.dumps(fc).encode()
 
 
-def test_uploads_geojson_in_metres_or_degrees_and_a_zipped_shapefile(session, tmp_path):
+def test_uploads_geojson_in_metres_or_degrees_and_a_zipped_shapefile_and_nothing_else(session, tmp_path):
     import shapely
 
     code = first(session, x=X + 120, w=20)
@@ -108,8 +108,25 @@ def test_uploads_geojson_in_metres_or_degrees_and_a_zipped_shapefile(session, tm
             z.write(part, part.name)
     draft = drafts.draft_from_upload(session, "split", code, buf.getvalue(), "tach.zip")
     assert draft["ok"] and [round(c["area_m2"]) for c in draft["children"]] == [100, 100]
-    for data, name, message in [(b"", "x.geojson", "empty"), (b"not json", "x.geojson", "could not be read"),
-                                (b"{}", "x.txt", "must be GeoJSON"),
+    # a GeoPackage in WGS 84
+    gpkg = tmp_path / "tach.gpkg"
+    geopandas.GeoDataFrame({"n": [1, 2]}, geometry=[shapely.geometry.shape(g) for g in halves],
+                           crs="EPSG:5899").to_crs(4326).to_file(gpkg, driver="GPKG")
+    draft = drafts.draft_from_upload(session, "split", code, gpkg.read_bytes(), "tach.gpkg")
+    assert draft["ok"] and [round(c["area_m2"]) for c in draft["children"]] == [100, 100]
+    # GDAL picks its driver by content: a VRT named .geojson (which would read a file of the
+    # server), a zip with more than a Shapefile, a KML are refused before GDAL sees them
+    vrt = (b'<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/etc/passwd</SrcDataSource>'
+           b'</OGRVRTLayer></OGRVRTDataSource>')
+    extra = BytesIO()
+    with zipfile.ZipFile(BytesIO(buf.getvalue())) as src, zipfile.ZipFile(extra, "w") as z:
+        for name in src.namelist():
+            z.writestr(name, src.read(name))
+        z.writestr("x.vrt", vrt)
+    for data, name, message in [(b"", "x.geojson", "empty"), (b"not json", "x.geojson", "not JSON"),
+                                (vrt, "x.geojson", "not JSON"), (vrt, "x.gpkg", "not a GeoPackage"),
+                                (extra.getvalue(), "x.zip", "one Shapefile"), (b"PK", "x.zip", "not a zip"),
+                                (b"<kml/>", "x.kml", "must be GeoJSON"), (b"{}", "x.txt", "must be GeoJSON"),
                                 (_feature_collection(halves, "urn:ogc:def:crs:EPSG::32648"), "x.geojson", "EPSG:32648")]:
         with pytest.raises(InvalidInput, match=message):
             drafts.draft_from_upload(session, "split", code, data, name)
