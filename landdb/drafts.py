@@ -10,7 +10,7 @@ written, and the registration itself checks everything again.
 - `split_by_line`: the parent's polygon cut by a line (or several) drawn across it (`ST_Split`).
 - `split_children`: child polygons given whole (an upload), checked against the parent.
 - `merge_selection`: parcels picked on the map: versions, adjacency, holders, the merged area.
-- `correction`: a new boundary: its area beside the old one.
+- `correction`: a new boundary: its area beside the old one; `edit_vertices`: the boundary with vertices moved.
 - `read_upload`: the geometries of an uploaded file (GeoJSON, GeoPackage, a zipped Shapefile).
 """
 
@@ -174,6 +174,44 @@ def correction(session: Session, code: str, geometry: Any, *, crs: str | int | N
             "difference_m2": round(new["area_m2"] - parent.area_m2, 2)}
 
 
+def edit_vertices(session: Session, code: str, moves: list, *, base: Any = None) -> dict:
+    """Parcel `code`'s boundary (or `base`, a GeoJSON polygon in EPSG:5899 being edited) with some
+    vertices of its outer ring moved to points given in WGS 84: `moves` is `[{"i": index, "lon",
+    "lat"}]`. Only the moved vertices are reprojected; every other one keeps its EPSG:5899
+    coordinates exactly, so edges shared with neighbours stay where they are. Returns what
+    `correction` returns."""
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    parent = _current(session, [code])[0]
+    if base is None:
+        base = json.loads(session.execute(text("SELECT ST_AsGeoJSON(geom, :d, 0) FROM parcel_versions WHERE id = :v"),
+                                          {"d": _DIGITS_5899, "v": parent.version_id}).scalar_one())
+    g = parse_geometry(base, crs_.STORAGE_SRID)
+    if g.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InvalidInput("the boundary being edited must be a Polygon or MultiPolygon", field="geometry")
+    parts = list(g.geoms) if g.geom_type == "MultiPolygon" else [g]
+    ring = [tuple(c) for c in parts[0].exterior.coords[:-1]]
+    if not isinstance(moves, list) or len(moves) > len(ring):
+        raise InvalidInput("moves must list the vertices moved", field="geometry")
+    for m in moves:
+        try:
+            i, lon, lat = int(m["i"]), float(m["lon"]), float(m["lat"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput('each move is {"i": vertex, "lon": …, "lat": …}', field="geometry") from None
+        if not 0 <= i < len(ring):
+            raise InvalidInput(f"vertex {i} does not exist (the ring has {len(ring)})", field="geometry")
+        crs_.check_lonlat(lon, lat, field="geometry")
+        ring[i] = tuple(session.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :storage) p"),
+            {"x": lon, "y": lat, "storage": crs_.STORAGE_SRID}).one())
+    parts[0] = Polygon(ring + [ring[0]], [list(h.coords) for h in parts[0].interiors])
+    edited = parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    if not shapely.is_valid(edited):
+        raise InvalidInput(f"geometry: invalid geometry: {shapely.is_valid_reason(edited)}", field="geometry")
+    return correction(session, code, json.loads(shapely.to_geojson(edited)), crs=crs_.STORAGE_SRID)
+
+
 def merge_selection(session: Session, codes: list[str]) -> dict:
     """Parcels picked for a merge, as the register would judge them (without locking):
     `{parcels: [{code, version, land_use, legal_area_m2, area_m2, geometry (WGS 84)}], apart:
@@ -314,5 +352,5 @@ def draft_from_upload(session: Session, form: str, code: str, data: bytes, filen
     return correction(session, code, geometries, crs=srid)
 
 
-__all__ = ["split_by_line", "split_children", "correction", "merge_selection", "read_upload", "draft_from_upload",
+__all__ = ["split_by_line", "split_children", "correction", "edit_vertices", "merge_selection", "read_upload", "draft_from_upload",
            "MAX_UPLOAD_BYTES"]

@@ -1,6 +1,7 @@
 """The drafts behind the split, merge and geometry-correction forms: what the officer drew on the
 map, uploaded or picked, worked out by the core (`landdb.drafts`, in EPSG:5899) and shown in the
-form before it is previewed.
+form before it is previewed. A boundary can also be edited vertex by vertex (`edit`: the vertices
+dragged, in WGS 84): only those are reprojected, the others keep their EPSG:5899 coordinates.
 
 `apply` folds a drawing (`line` for a split, `drawn` for a new boundary — GeoJSON in WGS 84, as the
 map gives it), an uploaded file (`file`) or a parcel picked for a merge (`toggle`, or a code typed
@@ -33,7 +34,7 @@ def asked(values, files) -> bool:
     """Whether a POST asks for a draft rather than a preview or a confirmation."""
     upload = files.get("file")
     return (values.get("action") == "draft" or bool(values.get("toggle")) or bool(values.get("line"))
-            or bool(values.get("drawn")) or bool(upload and upload.filename))
+            or bool(values.get("drawn")) or bool(values.get("edit")) or bool(upload and upload.filename))
 
 
 def apply(db, card, form: str, values, files):
@@ -57,7 +58,7 @@ def apply(db, card, form: str, values, files):
                     values["geometry"] = json.dumps(draft["geometry"])
     except LandDBError as exc:
         errors[field] = form_errors.message(exc)
-    for transient in ("line", "drawn", "toggle", "add_code"):
+    for transient in ("line", "drawn", "edit", "toggle", "add_code"):
         values.poplist(transient)
     return values, errors
 
@@ -67,6 +68,13 @@ def _drawn_or_uploaded(db, card, form, values, files) -> dict | None:
     if upload and upload.filename:
         data = upload.stream.read(drafts.MAX_UPLOAD_BYTES + 1)
         return drafts.draft_from_upload(db, form, card.code, data, upload.filename)
+    if form == "geometry" and values.get("edit"):
+        try:
+            moves = json.loads(values["edit"])
+        except ValueError:
+            raise InvalidInput("the drawing is not GeoJSON", field="geometry") from None
+        base = bodies.geometries(values, "geometry")
+        return drafts.edit_vertices(db, card.code, moves, base=base[0] if base else None)
     drawn = values.get("line" if form == "split" else "drawn")
     if not drawn:
         return None

@@ -156,3 +156,23 @@ def test_merge_selection_says_which_parcels_are_apart(session):
     assert not other["ok"] and other["differing_holders"] == [d]
     with pytest.raises(InvalidInput):
         drafts.merge_selection(session, ["nonsense"])
+
+
+def test_editing_vertices_moves_only_those_and_keeps_the_others_exact(session):
+    code = first(session, x=X + 240, w=20)
+    lon, lat = TO_WGS84.transform(X + 260, Y + 12)
+    edited = drafts.edit_vertices(session, code, [{"i": 2, "lon": lon, "lat": lat}])  # the NE corner, 2 m up
+    assert edited["area_m2"] == pytest.approx(220, abs=0.01) and edited["old_area_m2"] == pytest.approx(200, abs=0.01)
+    ring = [tuple(c) for c in edited["geometry"]["coordinates"][0][0]]
+    assert (X + 240, Y) in ring and (X + 260, Y) in ring and (X + 240, Y + 10) in ring  # untouched, to the bit
+    moved = next(c for c in ring if c[1] > Y + 11)
+    assert moved == pytest.approx((X + 260, Y + 12), abs=0.001)
+    # editing the edited boundary again, from the form's hidden field
+    lon, lat = TO_WGS84.transform(X + 260, Y + 10)
+    back = drafts.edit_vertices(session, code, [{"i": ring.index(moved), "lon": lon, "lat": lat}],
+                                base=edited["geometry"])
+    assert back["area_m2"] == pytest.approx(200, abs=0.01)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        drafts.edit_vertices(session, code, [{"i": 9, "lon": lon, "lat": lat}])
+    with pytest.raises(InvalidInput, match="outside Vietnam"):
+        drafts.edit_vertices(session, code, [{"i": 0, "lon": lat, "lat": lon}])

@@ -208,16 +208,34 @@ def test_certificate_reissue(page, accounts, web_engine, db):
     assert [k for _, k, _ in journal_rows(db, code)] == ["first_registration", "certificate_reissue"]
 
 
-def test_geometry_correction_drawn_then_uploaded(page, accounts, web_engine, db, tmp_path, web_database_url):
+def test_geometry_correction_edited_drawn_then_uploaded(page, accounts, web_engine, db, tmp_path, web_database_url):
     x, y = cell()
     code = register(web_engine, x, y)
     sign_in(page, "officer1")
     open_form(page, code, "Chỉnh lý hình thể")
+    # the current boundary edited vertex by vertex: the NE corner dragged 2 m north
+    page.get_by_role("button", name="Sửa các đỉnh").click()
+    page.wait_for_selector("#map-tools[data-vertices='4']")
+    expect(page.locator("#new-area")).to_have_text("200.00 m²")
+    box = page.locator("#map canvas").bounding_box()
+    (ax, ay), (bx, by) = [page.evaluate("([lon, lat]) => { const p = landdb.map.project([lon, lat]); return [p.x, p.y]; }",
+                                        list(TO_WGS84.transform(*pt))) for pt in ((x + 20, y + 10), (x + 20, y + 12))]
+    page.mouse.move(box["x"] + ax, box["y"] + ay)
+    page.mouse.down()
+    page.mouse.move(box["x"] + bx, box["y"] + by, steps=8)
+    page.mouse.up()
+    expect(page.locator("#new-area")).not_to_have_text("200.00 m²")
+    dragged = float(page.locator("#new-area").inner_text().split()[0])
+    assert dragged == pytest.approx(220, abs=3)
+    kept = json.loads(page.locator("input[name=geometry]").input_value())["coordinates"][0][0]
+    assert [x, y] in kept and [x + 20, y] in kept and [x, y + 10] in kept  # the others not moved by a bit
+    shot(page, "form-correction-edit")
     # drawn on the map: a boundary measured in VN-2000 as soon as it has three corners
+    before = page.locator("#new-area").inner_text()
     page.get_by_role("button", name="Vẽ ranh giới mới").click()
     for px, py in ((x, y), (x + 20, y), (x + 20, y + 10)):
         click_map(page, px, py)
-    expect(page.locator("#new-area")).to_contain_text(" m²")
+    expect(page.locator("#new-area")).not_to_have_text(before)
     drawn = float(page.locator("#new-area").inner_text().split()[0])
     assert drawn == pytest.approx(100, abs=3)  # half the parcel, to a pixel of each click
     expect(page.locator("#old-area")).to_have_text("200.00 m²")

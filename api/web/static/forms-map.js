@@ -18,6 +18,8 @@
   var lines = [];      // what is drawn: arrays of [lon, lat]
   var drawing = false;
   var pending = null;  // the draft request in flight
+  var editing = false; // dragging the vertices of the boundary (correction)
+  var markers = [];
   var COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"];
   var empty = { type: "FeatureCollection", features: [] };
 
@@ -93,6 +95,35 @@
     if (previewed) { previewed.remove(); }
     showDraft();
     bindAreas();
+    if (editing) { placeMarkers(); }
+  }
+
+  // --- editing a boundary vertex by vertex: the server moves only the vertices dragged -----------
+
+  function clearMarkers() {
+    markers.forEach(function (m) { m.remove(); });
+    markers = [];
+  }
+
+  function placeMarkers() {
+    clearMarkers();
+    var shapes = draftEl.querySelector("#draft-shapes");
+    if (!shapes) { return; }
+    var g = JSON.parse(shapes.textContent).features[0].geometry;
+    var ring = (g.type === "MultiPolygon" ? g.coordinates[0][0] : g.coordinates[0]).slice(0, -1);
+    ring.forEach(function (p, i) {
+      var el = document.createElement("div");
+      el.className = "vertex";
+      el.dataset.i = String(i);
+      el.title = String(i + 1);
+      var m = new maplibregl.Marker({ element: el, draggable: true }).setLngLat(p).addTo(map);
+      m.on("dragend", function () {
+        var ll = m.getLngLat();
+        send({ edit: JSON.stringify([{ i: i, lon: ll.lng, lat: ll.lat }]) }, false);
+      });
+      markers.push(m);
+    });
+    tools.dataset.vertices = String(ring.length);
   }
 
   function drawnGeometry() {
@@ -127,6 +158,18 @@
   tools.addEventListener("click", function (ev) {
     var b = ev.target.closest("button[data-sketch]");
     if (!b) { return; }
+    if (b.dataset.sketch === "edit") {
+      lines = [];
+      drawing = false;
+      editing = true;
+      tools.dataset.drawing = "false";
+      showSketch();
+      // The boundary the form holds, or (none yet) the parcel's own, from the server in EPSG:5899.
+      if (draftEl.querySelector("#draft-shapes")) { placeMarkers(); } else { send({ edit: "[]" }, false); }
+      return;
+    }
+    editing = false;
+    clearMarkers();
     if (b.dataset.sketch === "start") {
       if (mode === "polygon") { lines = []; }
       lines.push([]);
