@@ -182,6 +182,13 @@ def test_merge_refused_by_the_register_shows_its_reason(page, accounts, web_engi
     expect(page.get_by_role("button", name="Xác nhận đăng ký")).to_have_count(0)
     shot(page, "form-merge-holders")
     assert [k for _, k, _ in journal_rows(db, a)] == ["first_registration"]
+    # cancelled: the card comes back in the panel and a click on the map opens a card again
+    page.get_by_role("link", name="Hủy").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(a)
+    map_ready(page)
+    click_map(page, x + 15, y + 5)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(b)
+    assert page.evaluate("landdb.map.queryRenderedFeatures({layers: ['draft-fill']}).length") == 0
 
 
 def test_certificate_reissue(page, accounts, web_engine, db):

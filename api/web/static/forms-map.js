@@ -137,7 +137,20 @@
 
   // --- clicks on the map -------------------------------------------------------------------------
 
+  // The panel may be swapped for a card (web.js loads /parcel/… links in place): then the map is
+  // the card's again — its clicks open cards and the draft leaves it.
+  function gone() {
+    if (document.body.contains(form)) { return false; }
+    state.onMapClick = null;
+    clearMarkers();
+    ["draft", "sketch"].forEach(function (id) { if (map.getSource(id)) { map.getSource(id).setData(empty); } });
+    map.doubleClickZoom.enable();
+    map.getCanvas().style.cursor = "";
+    return true;
+  }
+
   state.onMapClick = function (ev) {
+    if (gone()) { return false; }
     if (mode === "pick") {
       var hits = map.queryRenderedFeatures(ev.point, { layers: ["parcels-fill"] }).filter(function (f) {
         return f.properties && f.properties.parcel_code;
