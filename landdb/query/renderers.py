@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .. import prepared, sqltext
 from ..crs import STORAGE_SRID
 from ..db import TEXT_AS_BYTES
+from .filters import ResourceIds
 from .query import Compiled, FeatureQuery, compile_where, source_sql
 from .types import PREFIX, FeatureType
 
@@ -259,8 +260,13 @@ def _past_the_end(session: Session, q: FeatureQuery, count_limit: int | None) ->
 
 
 def _generic(q: FeatureQuery) -> bool:
-    """Whether the first page of `q` runs on the generic plan (see GENERIC_BBOX_M)."""
-    return (not q.start and q.at is None and q.bbox is not None and q.bbox.span_m() <= GENERIC_BBOX_M)
+    """Whether the first page of `q` runs on the generic plan: features by id (the key's index,
+    whatever the ids) or in a small bbox (see GENERIC_BBOX_M)."""
+    if q.start or q.at is not None:
+        return False
+    if isinstance(q.filter, ResourceIds):
+        return True
+    return q.bbox is not None and q.bbox.span_m() <= GENERIC_BBOX_M
 
 
 def _buffered(session: Session, q: FeatureQuery, fmt: str, member: str | None, separator: bytes,

@@ -187,3 +187,21 @@ def test_a_first_page_in_a_small_bbox_runs_on_the_generic_plan(autocommit, sampl
         assert "ix_parcel_features_geom_4326" in plan and "Seq Scan" not in plan
     finally:
         session.close()
+
+
+def test_a_feature_by_id_runs_on_the_generic_plan(autocommit, sample_parcel):
+    """A lookup by key is planned once (the key's index), not for every id."""
+    from landdb.query import PARCELS, FeatureQuery, ResourceIds, render, select_sql
+
+    session = autocommit()
+    try:
+        ids = [r[0] for r in prepared.fetch(session, "SELECT parcel_id FROM parcel_features ORDER BY parcel_id LIMIT 3",
+                                            {})]
+        for key in ids:
+            q = FeatureQuery(PARCELS, filter=ResourceIds((key,)), count=1)
+            _, chunks = render(session, q, "geojson")
+            assert b"".join(chunks).startswith(f'{{"type":"Feature","id":"parcels.{key}"'.encode())
+        sql, _ = select_sql(q, "geojson", lazy_count=True)
+        assert _plans(prepared.autocommit_connection(session), sql) == (3, 0)
+    finally:
+        session.close()
