@@ -145,12 +145,12 @@ def python_profile(app, urls: list[str], n: int) -> list[tuple[str, float]]:
     stats = pstats.Stats(prof)
     total = stats.total_tt
     groups = {"psycopg2 execute + fetch (waits for PostgreSQL, decodes rows)": 0.0,
-              "str.join of the rendered features": 0.0}
+              "join of the rendered features": 0.0}
     for (file, _line, name), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():
         if "ursor" in name and ("execute" in name or "fetch" in name):  # psycopg2's cursor, or a subclass
             groups["psycopg2 execute + fetch (waits for PostgreSQL, decodes rows)"] += tt
-        elif name == "<method 'join' of 'str' objects>":
-            groups["str.join of the rendered features"] += tt
+        elif name in ("<method 'join' of 'str' objects>", "<method 'join' of 'bytes' objects>"):
+            groups["join of the rendered features"] += tt
     groups["everything else (Flask, werkzeug, SQLAlchemy, landdb, the test client)"] = total - sum(groups.values())
     return [(k, round(v / total, 3)) for k, v in groups.items()] + [("total s per request", round(total / n, 4))]
 
