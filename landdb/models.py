@@ -271,6 +271,9 @@ class ParcelFeature(Base):
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False)
     geom_4326 = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
     geom_3857 = mapped_column(Geometry("MULTIPOLYGON", srid=3857, spatial_index=False), nullable=False)
+    #: the address's words, folded, for the address search (migration 0009)
+    address_words: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple'::regconfig, landdb_fold(address))", persisted=True))
 
     __table_args__ = (
         Index("uq_parcel_features_parcel_code", "parcel_code", unique=True),
@@ -280,6 +283,7 @@ class ParcelFeature(Base):
         Index("ix_parcel_features_geom_3857", "geom_3857", postgresql_using="gist"),
         #: the search box's lookup by national parcel ID (migration 0006)
         Index("ix_parcel_features_national_id", "national_id"),
+        Index("ix_parcel_features_address_words", "address_words", postgresql_using="gin"),
     )
 
 

@@ -216,6 +216,28 @@ def _like_words(value: str) -> list[str]:
     return [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words[:8]]
 
 
+def _address_filter(session: Session, q: FeatureQuery, address: str, at: dt.date | None) -> None:
+    """Every word of `address` in the parcel's address, ignoring case and diacritics.
+
+    Today's parcels: whole words, the last one as a prefix (`ben doa` finds "Bến Đoan"), through
+    the serving layer's word index (`address_words`, migration 0009). A past day's parcels are
+    read from the versioned register, which has no such column: each word anywhere in the
+    address, as before."""
+    if at is None:
+        words = words_query(session, address)
+        if words is None:
+            raise InvalidInput("address: give at least one word", field="address")
+        q.add("f.address_words @@ to_tsquery('simple', :addr_words)", addr_words=words)
+        # A street's parcels lie in one ward: the word index then the sort, never the code-order walk.
+        q.sort_from_index = False
+        return
+    words = _like_words(address)
+    if not words:
+        raise InvalidInput("address: give at least one word", field="address")
+    for i, w in enumerate(words):
+        q.add(f"landdb_fold(f.address) LIKE '%' || landdb_fold(:addr{i}) || '%'", **{f"addr{i}": w})
+
+
 def normalize_serial(value: str) -> str:
     m = SERIAL.match(value.strip())
     if not m:
@@ -244,11 +266,7 @@ def search_parcels(session: Session, f: SearchFilters, *, limit: int = 100, offs
             raise InvalidInput("land_use: expected a 3-letter land-use code, e.g. ODT", field="land_use")
         q.add("f.land_use = :land_use", land_use=f.land_use.upper())
     if f.address is not None:
-        words = _like_words(f.address)
-        if not words:
-            raise InvalidInput("address: give at least one word", field="address")
-        for i, w in enumerate(words):
-            q.add(f"landdb_fold(f.address) LIKE '%' || landdb_fold(:addr{i}) || '%'", **{f"addr{i}": w})
+        _address_filter(session, q, f.address, at)
     if f.certificate is not None:
         rights_valid, _ = timetravel.version_filter("r", at)
         q.add("f.parcel_id IN (SELECT r.parcel_id FROM certificates c JOIN rights r ON r.certificate_id = c.id"
@@ -474,7 +492,7 @@ def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0
         where = "q.id_number = :idn"
         params["idn"] = q
     else:
-        words = name_query(session, q)
+        words = words_query(session, q)
         if words is None:
             return PartiesRead('{"numberMatched":0,"numberReturned":0,"parties":[]}', [], [])
         where = "q.name_words @@ to_tsquery('simple', :words)"
@@ -515,10 +533,10 @@ def search_parties(session: Session, q: str, *, limit: int = 50, offset: int = 0
     return PartiesRead(row.body, list(row.parcel_ids), list(row.party_ids))
 
 
-def name_query(session: Session, q: str) -> str | None:
-    """The text search query (tsquery text) of the name words in `q`, folded and split by the
-    database exactly as `parties.name_words` is, all required, the last as a prefix; None when
-    `q` has no word.
+def words_query(session: Session, q: str) -> str | None:
+    """The text search query (tsquery text) of the words in `q`, folded and split by the
+    database exactly as `parties.name_words` and `parcel_features.address_words` are, all
+    required, the last as a prefix; None when `q` has no word.
 
     Computed apart so the page's statement carries it as a constant: the planner then estimates
     how common the words are and picks the name-order walk or the word index."""

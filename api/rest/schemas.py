@@ -69,8 +69,10 @@ class SearchArgs(PagingArgs):
     land_use = f.String(load_default=None, validate=v.Regexp(r"^[A-Za-z]{3}$"),
                         metadata={"description": "Land-use code (mã loại đất), e.g. ODT"})
     address = f.String(load_default=None, validate=v.Length(1, 200),
-                       metadata={"description": "Words of the address, every one must match; case and "
-                                                "diacritics are ignored ('ha long 25' finds '25 Hạ Long')"})
+                       metadata={"description": "Words of the address, every one must match as a whole word, the last "
+                                                "one as a prefix; case and diacritics are ignored ('ha long 25' "
+                                                "finds '25 Hạ Long', 'ben doa' finds 'Bến Đoan'). With `at`, each "
+                                                "word may be any part of the address"})
     certificate = f.String(load_default=None, validate=v.Regexp(r"^[A-Za-z]{2} ?(\d{6}|\d{8})$"),
                            metadata={"description": "Certificate serial (số phát hành), e.g. 'CS 123456'"})
     bbox = f.String(load_default=None, validate=v.Length(1, 200),

@@ -75,6 +75,10 @@ class FeatureQuery:
     computed: list[tuple[str, str]] = field(default_factory=list)
     #: with geometry in the output (GeoJSON "geometry": null when False).
     with_geometry: bool = True
+    #: False when a filter is known to be selective in a way the planner cannot see (words of an
+    #: address cluster in a few streets): the order is then not read from an index (walking it
+    #: would read most of the layer before a page of matches), PostgreSQL sorts the matches.
+    sort_from_index: bool = True
 
     def add(self, sql: str, **params) -> None:
         """Add a WHERE condition (SQL over the source `f`, from code) with its bind parameters."""
@@ -92,7 +96,8 @@ class FeatureQuery:
     def order_terms(self) -> list[str]:
         ft = self.feature_type
         computed = dict(self.computed)
-        terms = []
+        # A leading term that is false on every row orders nothing, and no index serves it.
+        terms = [] if self.sort_from_index else [f"({ft.key_sql} IS NULL)"]
         for name, desc in self.sort:
             prop = ft.property(name)
             sql = prop.sql if prop is not None else computed.get(name)

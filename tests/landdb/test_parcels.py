@@ -88,6 +88,22 @@ def test_address_ignores_case_diacritics_and_word_order(session, row):
     assert codes("50%") == []
 
 
+def test_address_matches_whole_words_the_last_as_a_prefix(session, row):
+    def codes(address, at=None):
+        found = collect(parcels.search_parcels(session, parcels.SearchFilters(sheet=991, address=address), at=at))
+        return sorted(f["properties"]["parcel_no"] for f in found["features"])
+
+    assert codes("hong ga") == [1, 2, 3]        # the last word as typed so far
+    assert codes("ong gai") == []               # a word is not a part of another ("Hồng")
+    assert codes("long ha") == [1, 2, 3]        # in any order
+    # the index the search reads is the serving layer's, and what it holds is the address's words
+    words = session.execute(text("SELECT array_agg(w.lexeme ORDER BY w.lexeme) FROM parcel_features f,"
+                                 " unnest(f.address_words) w WHERE f.parcel_id = :p"), {"p": row[0]}).scalar()
+    assert words == ["1", "gai", "ha", "hong", "long", "pho"]
+    # a past day's parcels are read from the register: each word anywhere in the address
+    assert codes("ong gai", at=dt.date.today()) == [1, 2, 3]
+
+
 def test_bbox_in_every_crs(session, row):
     lon0, lat0 = lonlat(session, X0 + 1, Y0 + 1)
     lon1, lat1 = lonlat(session, X0 + 12, Y0 + 2)
