@@ -18,11 +18,12 @@ sys.path.insert(0, str(ROOT))
 
 def start_server(database_url: str, port: int, workers: int | None = None, threads: int = 4,
                  env: dict[str, str] | None = None, tries: int = 150, server: str | None = None,
-                 command: list[str] | None = None) -> subprocess.Popen:
+                 command: list[str] | None = None, root: Path | None = None) -> subprocess.Popen:
     """The app under the production server's command line (`landdb serve`: `server`, default
     landdb.server.DEFAULT_SERVER, its default workers × `threads`) on 127.0.0.1:`port`, with rate
     limits and the access log off; `command` (module and arguments for `python -m`) runs another
-    server instead. Returns once /healthz answers."""
+    server instead; `root`, another checkout, runs that checkout's app with its own virtualenv.
+    Returns once /healthz answers."""
     from landdb import server as servers
 
     try:  # another server on the port would be measured instead of ours
@@ -39,8 +40,11 @@ def start_server(database_url: str, port: int, workers: int | None = None, threa
                 "LANDDB_ACCESS_LOG": "0", **(env or {})}
     command = command or servers.command(server or servers.DEFAULT_SERVER, "127.0.0.1", port, workers, threads,
                                          access_log=False)
-    cmd = [sys.executable, "-m", *command]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, start_new_session=True)
+    python = sys.executable
+    if root is not None:
+        python, full_env["PYTHONPATH"] = str(root / ".venv" / "bin" / "python"), str(root)
+    cmd = [python, "-m", *command]
+    proc = subprocess.Popen(cmd, cwd=root or ROOT, env=full_env, start_new_session=True)
     for _ in range(tries):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:

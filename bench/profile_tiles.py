@@ -33,11 +33,9 @@ import json
 import os
 import pstats
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,7 +49,6 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from bench_rest import run_wrk  # noqa: E402
 from bench_tiles import WRK_TIMEOUT, app_url, pick_tiles, tile_statement  # noqa: E402
 from profile_flat import _cpu, _tree  # noqa: E402
-from landdb import server as servers  # noqa: E402
 from landdb.db import normalize_url  # noqa: E402
 from landdb.tiles import mvt  # noqa: E402
 
@@ -160,25 +157,6 @@ def run_raw(dsn: str, work, concurrency: int, duration: float, generic: bool = F
             "backend_cpu_s": sum(cpu for _, cpu in out)}
 
 
-def start_other(root: Path, database_url: str, port: int, args) -> subprocess.Popen:
-    """Another checkout's app under the same server command line, with its own virtualenv."""
-    python = root / ".venv" / "bin" / "python"
-    env = {**os.environ, "DATABASE_URL": database_url, "LANDDB_RATE_LIMIT": "", "LANDDB_RATE_LIMIT_PUBLIC": "",
-           "LANDDB_RATE_LIMIT_WFS": "", "LANDDB_ACCESS_LOG": "0", "PYTHONPATH": str(root)}
-    cmd = [str(python), "-m", *servers.command(args.server, "127.0.0.1", port, args.workers, args.threads,
-                                               access_log=False)]
-    proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
-    for _ in range(150):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit(f"{root}'s app did not answer /healthz")
-
-
 def python_profile(app, urls: list[str], n: int) -> list[tuple[str, float]]:
     """The app's Python time for `n` tiles in process, in groups (share of the total)."""
     client = app.test_client()
@@ -259,7 +237,8 @@ def main() -> None:
     try:
         ours = start_server(url, args.port, args.workers, args.threads, server=args.server)
         if args.compare:
-            other = start_other(Path(args.compare), url, args.port + 1, args)
+            other = start_server(url, args.port + 1, args.workers, args.threads, server=args.server,
+                                 root=Path(args.compare))
         apps = [("landdb", ours, args.port)] + ([(Path(args.compare).name, other, args.port + 1)] if other else [])
         with tempfile.TemporaryDirectory() as tmp:
             for z in zooms:
